@@ -1,0 +1,147 @@
+"""The ``aesdata`` command line (Typer). Every command has ``--help``; bad input exits 1 with one paragraph."""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from aesdata.errors import AesdataError
+
+app = typer.Typer(
+    name="aesdata",
+    help="Build, judge and curate datasets of good-looking, working HTML pages and plots, and train on them.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+out = Console()
+err = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def friendly(fn: F) -> F:
+    """Turn ``AesdataError`` into one red paragraph and exit code 1; Ctrl-C into exit code 130."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except AesdataError as e:
+            err.print(f"[bold red]Error:[/] {e}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            err.print("[yellow]Interrupted.[/] Finished shards are kept; rerun the same command to resume.")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@app.command()
+@friendly
+def build(
+    pipeline: Annotated[str, typer.Argument(help="Pipeline name (finds pipelines/<name>.yaml) or path to a .yaml file.")],
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Run directory (default: runs/<pipeline name>).")] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N source rows (a smoke run).", min=1)] = None,
+    fresh: Annotated[bool, typer.Option("--fresh", help="Discard the run directory's earlier work and start over.")] = False,
+    workers: Annotated[int | None, typer.Option(help="Worker processes per stage (default: sized to the machine).", min=1)] = None,
+    llm_base_url: Annotated[str | None, typer.Option("--llm-base-url", help="OpenAI-compatible endpoint for generation/judging (sets AESDATA_LLM_BASE_URL).")] = None,
+    model: Annotated[str | None, typer.Option(help="Model name for generation (sets AESDATA_MODEL).")] = None,
+) -> None:
+    """Build a dataset: run a pipeline's stages into a run directory, resuming finished work."""
+    from aesdata.executor import LocalExecutor
+    from aesdata.report_text import print_build_summary
+    from aesdata.spec import load_pipeline, resolve_pipeline_path
+
+    if llm_base_url:
+        os.environ["AESDATA_LLM_BASE_URL"] = llm_base_url
+    if model:
+        os.environ["AESDATA_MODEL"] = model
+    pipe = load_pipeline(resolve_pipeline_path(pipeline))
+    run_dir = (out_dir or Path("runs") / pipe.name).resolve()
+    _guard_run_dir(run_dir, pipe.name, fresh)
+    err.print(f"[bold]Building[/] {pipe.name} ({pipe.path}) into {run_dir}")
+    result = LocalExecutor(pipe, run_dir, limit=limit, workers=workers, console=err).run()
+    print_build_summary(out, result)
+
+
+def _guard_run_dir(run_dir: Path, name: str, fresh: bool) -> None:
+    """Refuse to mix two pipelines in one run directory; ``--fresh`` clears it (after validation)."""
+    manifest = run_dir / "manifest.json"
+    if fresh and run_dir.exists():
+        if not manifest.exists() and any(run_dir.iterdir()):
+            raise AesdataError(f"--fresh would delete {run_dir}, which is not an aesdata run directory.", "Pick another --out.")
+        shutil.rmtree(run_dir)
+        return
+    if run_dir.exists() and any(run_dir.iterdir()) and not manifest.exists():
+        raise AesdataError(f"{run_dir} exists and is not an aesdata run directory.", "Pick another --out folder.")
+    if manifest.exists():
+        from aesdata.rundir import RunDir
+
+        old = RunDir(run_dir).manifest().get("pipeline", {}).get("name")
+        if old and old != name:
+            raise AesdataError(f"{run_dir} holds a run of pipeline {old!r}, not {name!r}.", "Use --out for another folder, or --fresh to replace it.")
+
+
+@app.command()
+@friendly
+def sql(
+    run: Annotated[Path, typer.Argument(help="A run directory (e.g. runs/demo).")],
+    query: Annotated[str, typer.Argument(help="SQL over the `samples` view, e.g. \"SELECT kind, count(*) FROM samples GROUP BY 1\".")],
+    fmt: Annotated[str, typer.Option("--format", help="table | csv | json | parquet")] = "table",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout (required for parquet).")] = None,
+    max_rows: Annotated[int, typer.Option(help="Rows shown in table format.")] = 50,
+) -> None:
+    """Query a run with DuckDB: `samples` is one row per candidate with every stage's latest columns."""
+    from aesdata.query import run_sql, write_result
+
+    result = run_sql(run, query)
+    write_result(result, fmt, output, out, max_rows)
+
+
+@app.command()
+def stages() -> None:
+    """List the stages a pipeline can use, what each does, reads and writes."""
+    from aesdata.stage import registry
+
+    table = Table(title="aesdata stages", show_lines=False)
+    for col in ("stage", "mode", "what it does", "reads", "writes", "needs"):
+        table.add_column(col, overflow="fold")
+    for name, cls in sorted(registry().items()):
+        res = cls.resources
+        needs = ", ".join(x for x in (f"{res.cpus:g} cpu", f"{res.browser_slots} browser" if res.browser_slots else "",
+                                      f"{res.gpus:g} gpu" if res.gpus else "") if x)
+        table.add_row(name, cls.mode, cls.summary, ", ".join(cls.requires) or "-", ", ".join(cls.outputs) or "-", needs)
+    out.print(table)
+
+
+@app.command()
+def doctor() -> None:
+    """Check Chromium, fonts, the asset store, the plot sandbox, GPU/vLLM and optional extras."""
+    from aesdata.doctor import run_checks
+
+    table = Table(title="aesdata doctor")
+    for col in ("check", "status", "found", "how to fix"):
+        table.add_column(col, overflow="fold")
+    bad = 0
+    for c in run_checks():
+        status = "[green]ok[/]" if c.ok else ("[red]missing[/]" if c.required else "[yellow]optional[/]")
+        bad += (not c.ok) and c.required
+        table.add_row(c.name, status, c.found, "" if c.ok else c.fix)
+    out.print(table)
+    if bad:
+        raise typer.Exit(1)
+
+
+def main() -> None:  # pragma: no cover - console entry
+    """Entry point for ``python -m aesdata``."""
+    app()
+    sys.exit(0)

@@ -1,0 +1,215 @@
+"""Pipeline files: YAML in, a validated ``Pipeline`` out, or an error that names file, line and key.
+
+A pipeline file looks like::
+
+    name: demo
+    description: Render, judge and curate the bundled demo corpus.
+    shard_size: 16            # rows per shard: the unit of resume and of parallel work
+    settings: {}              # free-form values every stage can read
+    stages:
+      - stage: read_corpus    # a registered stage name (``aesdata stages`` lists them)
+        path: ../demo/corpus/candidates.jsonl
+      - stage: export
+
+Every key of a step besides ``stage`` and ``id`` is validated against that stage's pydantic
+``Config`` (unknown keys are errors). ``id`` names the step's folder in the run directory and
+defaults to the stage name; two steps of the same stage need distinct ids. Relative paths inside
+stage configs are resolved by the stages against the pipeline file's folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from aesdata.errors import AesdataError
+from aesdata.stage import Stage, StageConfig, registry
+
+_STEP_KEYS = ("stage", "id")
+
+
+class _PipelineHeader(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    description: str = ""
+    shard_size: int = Field(default=64, gt=0)
+    settings: dict[str, Any] = Field(default_factory=dict)
+    stages: list[dict[str, Any]] = Field(min_length=1)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One validated step of a pipeline: its id, stage class and typed config."""
+
+    id: str
+    stage: type[Stage]
+    config: StageConfig
+
+    def config_dict(self) -> dict[str, Any]:
+        """The step's config as plain JSON-able values (for hashing and the manifest)."""
+        return self.config.model_dump(mode="json")
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """A validated pipeline: header values, steps in order, and where it came from."""
+
+    name: str
+    description: str
+    shard_size: int
+    settings: dict[str, Any]
+    steps: tuple[Step, ...]
+    path: Path
+    text: str
+
+    @property
+    def spec_hash(self) -> str:
+        """sha256 of the pipeline file's text (16 hex)."""
+        return hashlib.sha256(self.text.encode()).hexdigest()[:16]
+
+
+def _line_index(node: yaml.Node, path: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], int]:
+    """Map every key path of a composed YAML node tree to its 1-based line number."""
+    lines = {path: node.start_mark.line + 1}
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            sub = path + (key.value,)
+            lines[sub] = key.start_mark.line + 1
+            for p, ln in _line_index(value, sub).items():
+                lines.setdefault(p, ln)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            lines.update(_line_index(item, path + (i,)))
+    return lines
+
+
+def _line_of(lines: dict[tuple[Any, ...], int], path: tuple[Any, ...]) -> int | None:
+    """Line of ``path`` or of its nearest ancestor present in the file."""
+    while path not in lines and path:
+        path = path[:-1]
+    return lines.get(path)
+
+
+def _describe(err: dict[str, Any]) -> str:
+    """One clause for a pydantic error: what was expected and what was found."""
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        return "is not a known key"
+    if err["type"] == "missing":
+        return "is required but missing"
+    found = err.get("input")
+    found_txt = json.dumps(found, default=str) if not isinstance(found, dict) else "a mapping"
+    if len(found_txt) > 60:
+        found_txt = found_txt[:57] + "..."
+    return f"expected: {msg[0].lower() + msg[1:]}; found {found_txt}"
+
+
+def _fail(path: Path, line: int | None, where: str, what: str, hint: str | None = None) -> AesdataError:
+    loc = f"{path}:{line}" if line else str(path)
+    return AesdataError(f"Invalid pipeline file {loc}: {where} {what}.", hint)
+
+
+def resolve_pipeline_path(name_or_path: str, search_dir: Path | None = None) -> Path:
+    """Turn ``demo`` into ``pipelines/demo.yaml`` (searched from ``search_dir`` or the cwd), or check a path."""
+    candidate = Path(name_or_path)
+    if candidate.suffix in (".yaml", ".yml") or "/" in name_or_path:
+        if candidate.is_file():
+            return candidate
+        raise AesdataError(f"Pipeline file {candidate} does not exist.", "Check the path, or pass a pipeline name from pipelines/.")
+    base = search_dir or Path.cwd()
+    for folder in (base / "pipelines", Path(__file__).resolve().parent.parent / "pipelines"):
+        for ext in (".yaml", ".yml"):
+            if (folder / f"{name_or_path}{ext}").is_file():
+                return folder / f"{name_or_path}{ext}"
+    known = sorted(p.stem for p in (base / "pipelines").glob("*.y*ml")) if (base / "pipelines").is_dir() else []
+    raise AesdataError(
+        f"No pipeline named {name_or_path!r}: looked for pipelines/{name_or_path}.yaml.",
+        f"Known pipelines: {', '.join(known) or 'none in ' + str(base / 'pipelines')}; or pass a path to a .yaml file.",
+    )
+
+
+def load_pipeline(path: Path) -> Pipeline:
+    """Read and validate a pipeline file; raise ``AesdataError`` naming file, line and key on any problem."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise AesdataError(f"Pipeline file {path} is not UTF-8 text (byte {e.start}).", "Save it as UTF-8.") from None
+    except OSError as e:
+        raise AesdataError(f"Cannot read pipeline file {path}: {e.strerror}.") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise _fail(path, mark.line + 1 if mark else None, "YAML syntax error:", problem,
+                    "Fix the indentation or quoting on that line.") from None
+    if not isinstance(data, dict) or node is None:
+        raise _fail(path, 1, "the top level", f"must be a mapping with name and stages; found {type(data).__name__}")
+    lines = _line_index(node)
+    try:
+        header = _PipelineHeader.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = tuple(err["loc"])
+        raise _fail(path, _line_of(lines, loc), f"key {'.'.join(map(str, loc)) or '(top)'!r}", _describe(err)) from None
+
+    stages = registry()
+    steps: list[Step] = []
+    seen: set[str] = set()
+    for i, raw in enumerate(header.stages):
+        where = ("stages", i)
+        name = raw.get("stage")
+        if not isinstance(name, str):
+            raise _fail(path, _line_of(lines, where), f"stages[{i}]", "has no 'stage' key naming the stage to run",
+                        f"Known stages: {', '.join(sorted(stages))}.")
+        if name not in stages:
+            close = [s for s in stages if s.startswith(name[:3])]
+            raise _fail(path, _line_of(lines, where + ("stage",)), f"stages[{i}].stage", f"is {name!r}, which is not a known stage",
+                        f"Known stages: {', '.join(sorted(stages))}" + (f" (did you mean {close[0]!r}?)." if close else "."))
+        cls = stages[name]
+        step_id = str(raw.get("id", name))
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", step_id) or step_id in seen:
+            raise _fail(path, _line_of(lines, where + ("id",)), f"stages[{i}] ({name})",
+                        f"has id {step_id!r}, which is {'used twice' if step_id in seen else 'not a valid folder name'}",
+                        "Give each step a distinct 'id:' of letters, digits, '_', '-' or '.'.")
+        seen.add(step_id)
+        cfg = {k: v for k, v in raw.items() if k not in _STEP_KEYS}
+        try:
+            config = cls.Config.model_validate(cfg)
+        except ValidationError as e:
+            err = e.errors()[0]
+            loc = tuple(err["loc"])
+            keys = ", ".join(cls.Config.model_fields) or "none"
+            raise _fail(path, _line_of(lines, where + loc), f"stages[{i}] ({name}) key {'.'.join(map(str, loc))!r}",
+                        _describe(err), f"Keys of stage {name!r}: {keys}.") from None
+        steps.append(Step(step_id, cls, config))
+    _check_flow(path, lines, steps)
+    return Pipeline(header.name, header.description, header.shard_size, header.settings, tuple(steps), path.resolve(), text)
+
+
+def _check_flow(path: Path, lines: dict[tuple[Any, ...], int], steps: list[Step]) -> None:
+    """Check the first step makes rows and each step's required columns come from an earlier step."""
+    if steps[0].stage.mode != "source":
+        raise _fail(path, _line_of(lines, ("stages", 0)), "stages[0]",
+                    f"is {steps[0].stage.name!r}, a {steps[0].stage.mode} stage; the first stage must make rows",
+                    "Start with a source stage such as read_corpus or instructions.")
+    available: set[str] = set()
+    for i, step in enumerate(steps):
+        if i and step.stage.mode == "source":
+            raise _fail(path, _line_of(lines, ("stages", i)), f"stages[{i}]", f"is the source stage {step.stage.name!r}; only the first stage may be a source")
+        missing = [c for c in step.stage.requires if c not in available] if i else []
+        if missing:
+            raise _fail(path, _line_of(lines, ("stages", i)), f"stages[{i}] ({step.stage.name})",
+                        f"needs column(s) {', '.join(missing)}, which no earlier stage writes",
+                        "Add the stage that writes them before it (see `aesdata stages`).")
+        available = set(step.stage.outputs) if step.stage.mode in ("source", "expand") else available | set(step.stage.outputs)
+        available.add("id")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import duckdb
@@ -36,6 +37,10 @@ def run_sql(run: Path, query: str) -> pa.Table:
         return rel.to_arrow_table() if rel is not None else pa.table({})
     except duckdb.Error as e:
         msg = " ".join(str(e).split())
+        shard = re.search(r"'([^']*shard-\d+\.parquet)'", msg)
+        if shard and isinstance(e, (duckdb.InvalidInputException, duckdb.IOException)):
+            raise AesdataError(f"Shard {shard.group(1)} is corrupt or unreadable ({msg}).",
+                               "Delete it and its .done marker (or rebuild with --fresh); other shards are kept.") from None
         raise AesdataError(f"SQL error: {msg}", "The view is called `samples`; list its columns with `DESCRIBE samples`.") from None
     finally:
         con.close()

@@ -6,6 +6,7 @@ A pipeline file looks like::
     description: Render, judge and curate the bundled demo corpus.
     shard_size: 16            # rows per shard: the unit of resume and of parallel work
     settings: {}              # free-form values every stage can read
+    plugins: [my_pkg.stages]  # modules to import first: they register their own stages
     stages:
       - stage: read_corpus    # a registered stage name (``aesdata stages`` lists them)
         path: ../demo/corpus/candidates.jsonl
@@ -20,6 +21,7 @@ stage configs are resolved by the stages against the pipeline file's folder.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import re
 from dataclasses import dataclass
@@ -42,6 +44,7 @@ class _PipelineHeader(BaseModel):
     description: str = ""
     shard_size: int = Field(default=64, gt=0)
     settings: dict[str, Any] = Field(default_factory=dict)
+    plugins: list[str] = Field(default_factory=list)
     stages: list[dict[str, Any]] = Field(min_length=1)
 
 
@@ -162,6 +165,7 @@ def load_pipeline(path: Path) -> Pipeline:
         loc = tuple(err["loc"])
         raise _fail(path, _line_of(lines, loc), f"key {'.'.join(map(str, loc)) or '(top)'!r}", _describe(err)) from None
 
+    _import_plugins(path, lines, header.plugins)
     stages = registry()
     steps: list[Step] = []
     seen: set[str] = set()
@@ -194,6 +198,16 @@ def load_pipeline(path: Path) -> Pipeline:
         steps.append(Step(step_id, cls, config))
     _check_flow(path, lines, steps)
     return Pipeline(header.name, header.description, header.shard_size, header.settings, tuple(steps), path.resolve(), text)
+
+
+def _import_plugins(path: Path, lines: dict[tuple[Any, ...], int], modules: list[str]) -> None:
+    """Import the pipeline's plugin modules so their ``@register`` stages exist."""
+    for i, module in enumerate(modules):
+        try:
+            importlib.import_module(module)
+        except ImportError as e:
+            raise _fail(path, _line_of(lines, ("plugins", i)), f"plugins[{i}]", f"names module {module!r}, which cannot be imported ({e})",
+                        "Install it or put it on PYTHONPATH.") from None
 
 
 def _check_flow(path: Path, lines: dict[tuple[Any, ...], int], steps: list[Step]) -> None:

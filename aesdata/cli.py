@@ -12,6 +12,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from aesdata.errors import AesdataError
@@ -135,10 +136,61 @@ def doctor() -> None:
     for c in run_checks():
         status = "[green]ok[/]" if c.ok else ("[red]missing[/]" if c.required else "[yellow]optional[/]")
         bad += (not c.ok) and c.required
-        table.add_row(c.name, status, c.found, "" if c.ok else c.fix)
+        table.add_row(c.name, status, escape(c.found), "" if c.ok else escape(c.fix))
     out.print(table)
     if bad:
         raise typer.Exit(1)
+
+
+@app.command()
+@friendly
+def train(
+    recipe: Annotated[str, typer.Argument(help="Recipe name (finds recipes/<name>.yaml: sft, grpo_ar) or path to a .yaml file.")],
+    model: Annotated[str | None, typer.Option(help="Model folder or Hub id (overrides model.name_or_path).")] = None,
+    dataset: Annotated[str | None, typer.Option(help="Export folder, data file or Hub dataset id (overrides dataset.path).")] = None,
+    output_dir: Annotated[str | None, typer.Option("--output-dir", help="Checkpoint folder (overrides training.output_dir).")] = None,
+    max_steps: Annotated[int | None, typer.Option("--max-steps", help="Stop after N optimizer steps (a smoke run).", min=1)] = None,
+) -> None:
+    """Train on a dataset with a recipe (SFT or GRPO-AR); writes the model and aesdata_train.json to the output dir."""
+    from aesdata.train.run import summary_rows, train_from_file
+
+    overrides = {"model.name_or_path": model, "dataset.path": dataset, "training.output_dir": output_dir,
+                 "training.max_steps": max_steps}
+    result = train_from_file(recipe, overrides)
+    table = Table(title=f"aesdata train {recipe}")
+    table.add_column("what")
+    table.add_column("value", overflow="fold")
+    for what, value in summary_rows(result):
+        table.add_row(what, value)
+    out.print(table)
+
+
+@app.command()
+@friendly
+def push(
+    run: Annotated[Path, typer.Argument(help="A run directory (its exported dataset is pushed) or a dataset folder.")],
+    repo_id: Annotated[str, typer.Argument(help="Hub dataset repo, e.g. my-org/aescode-demo.")],
+    private: Annotated[bool, typer.Option("--private", help="Create the repo as private.")] = False,
+) -> None:
+    """Upload the exported dataset to the Hugging Face Hub (resumable: files already there are skipped)."""
+    from aesdata.hub import push as push_folder
+
+    result = push_folder(run, repo_id, private=private, log=lambda line: err.print(line, highlight=False))
+    out.print(f"[bold green]Pushed[/] {len(result['uploaded'])} file(s) ({result['bytes'] / 1e6:.1f} MB), "
+              f"{len(result['unchanged'])} unchanged, {len(result['deleted'])} deleted: {result['url']}")
+
+
+@app.command()
+@friendly
+def report(
+    run: Annotated[Path, typer.Argument(help="A run directory (e.g. runs/demo).")],
+    out_file: Annotated[Path | None, typer.Option("--out", help="HTML file to write (default: <run>/report.html).")] = None,
+) -> None:
+    """Write one self-contained HTML report: funnel, score charts, thumbnail gallery, duplicate clusters, rationales."""
+    from aesdata.report import build_report
+
+    path = build_report(run, out_file)
+    out.print(f"[bold green]Report:[/] {path} ({path.stat().st_size / 1e6:.1f} MB) — open it in a browser")
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -109,19 +109,47 @@ def sql(
 
 
 @app.command()
-def stages() -> None:
-    """List the stages a pipeline can use, what each does, reads and writes."""
+@friendly
+def stages(
+    name: Annotated[str | None, typer.Argument(help="Show one stage in detail: its config keys, reads and writes.")] = None,
+) -> None:
+    """List the stages a pipeline can use, or show one stage's config keys and columns."""
+    from aesdata.schema import DESCRIPTIONS
     from aesdata.stage import registry
 
-    table = Table(title="aesdata stages", show_lines=False)
-    for col in ("stage", "mode", "what it does", "reads", "writes", "needs"):
-        table.add_column(col, overflow="fold")
-    for name, cls in sorted(registry().items()):
-        res = cls.resources
-        needs = ", ".join(x for x in (f"{res.cpus:g} cpu", f"{res.browser_slots} browser" if res.browser_slots else "",
-                                      f"{res.gpus:g} gpu" if res.gpus else "") if x)
-        table.add_row(name, cls.mode, cls.summary, ", ".join(cls.requires) or "-", ", ".join(cls.outputs) or "-", needs)
-    out.print(table)
+    known = registry()
+    if name is None:
+        table = Table(title="aesdata stages (aesdata stages <name> for details)")
+        for col in ("stage", "mode", "what it does", "needs"):
+            table.add_column(col, overflow="fold", no_wrap=col in ("stage", "mode"))
+        for stage_name, cls in sorted(known.items()):
+            table.add_row(stage_name, cls.mode, cls.summary, _needs(cls))
+        out.print(table)
+        return
+    if name not in known:
+        raise AesdataError(f"No stage named {name!r}.", f"Known stages: {', '.join(sorted(known))}.")
+    cls = known[name]
+    out.print(f"[bold]{name}[/] ({cls.mode}, needs {_needs(cls)}): {cls.summary}")
+    cfg = Table(title="config keys")
+    for col in ("key", "type", "default", "description"):
+        cfg.add_column(col, overflow="fold")
+    for key, field in cls.Config.model_fields.items():
+        default = "required" if field.is_required() else repr(field.get_default(call_default_factory=True))
+        cfg.add_row(key, escape(str(field.annotation).replace("typing.", "")), escape(default), field.description or "")
+    out.print(cfg)
+    cols = Table(title="columns")
+    for col in ("column", "use", "description"):
+        cols.add_column(col, overflow="fold")
+    for use, names in (("reads", cls.requires), ("reads if present", cls.uses), ("writes", cls.outputs)):
+        for c in names:
+            cols.add_row(c, use, DESCRIPTIONS.get(c, ""))
+    out.print(cols)
+
+
+def _needs(cls: Any) -> str:
+    res = cls.resources
+    parts = [f"{res.cpus:g} cpu", f"{res.browser_slots} browser slots" if res.browser_slots else "", f"{res.gpus:g} gpu" if res.gpus else ""]
+    return ", ".join(p for p in parts if p)
 
 
 @app.command()

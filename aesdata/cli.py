@@ -221,6 +221,33 @@ def report(
     out.print(f"[bold green]Report:[/] {path} ({path.stat().st_size / 1e6:.1f} MB) — open it in a browser")
 
 
+assets_app = typer.Typer(help="The offline store of CDN libraries and web fonts that pages render with.", no_args_is_help=True)
+app.add_typer(assets_app, name="assets")
+
+
+@assets_app.command("fetch")
+@friendly
+def assets_fetch() -> None:
+    """Download the pinned packages of the lock file from the npm registry (integrity-checked)."""
+    from aesdata.render.assets import fill_store, store_status
+
+    counts = fill_store(log=lambda line: err.print(line, highlight=False))
+    ok, line = store_status()
+    out.print(f"{'[green]complete[/]' if ok else '[red]incomplete[/]'}: {escape(line)} ({counts['fetched']} fetched now)")
+
+
+@assets_app.command("status")
+@friendly
+def assets_status() -> None:
+    """Say where the store is and whether it holds every pinned package."""
+    from aesdata.render.assets import store_status
+
+    ok, line = store_status()
+    out.print(f"{'[green]complete[/]' if ok else '[red]incomplete[/]'}: {escape(line)}")
+    if not ok:
+        raise typer.Exit(1)
+
+
 def main() -> None:  # pragma: no cover - console entry
     """Entry point for ``python -m aesdata``."""
     app()

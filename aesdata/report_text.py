@@ -41,7 +41,29 @@ def print_build_summary(console: Console, result: BuildResult) -> None:
         view.add_row(*("-" if v is None else str(v) for v in row.values()))
     console.print(view)
     for summary in result.summaries.values():
+        if isinstance(summary, dict) and "funnel" in summary:
+            print_funnel(console, summary["funnel"])
         if isinstance(summary, dict) and "dataset" in summary:
             console.print(f"[bold green]Dataset:[/] {summary['dataset']} ({summary['rows']} rows) — "
                           f"load it with datasets.load_dataset({summary['dataset']!r})")
     console.print(f"[bold]Run:[/] {result.run_dir} — explore with: aesdata sql {result.run_dir} \"SELECT * FROM samples LIMIT 5\"")
+
+
+def print_funnel(console: Console, funnel: dict) -> None:
+    """Print the selection funnel: rows in, dropped and left per rule, then kept/dropped per kind and category."""
+    rules = Table(title=f"Selection funnel: {funnel['selected']} of {funnel['total']} rows kept")
+    for col in ("rule", "in", "dropped", "left", "what it keeps"):
+        rules.add_column(col, justify="right" if col in ("in", "dropped", "left") else "left", overflow="fold")
+    for r in funnel["rules"]:
+        rules.add_row(r["rule"], str(r["in"]), f"[red]{r['dropped']}[/]" if r["dropped"] else "0", str(r["out"]), r["description"])
+    console.print(rules)
+    names = [r["rule"] for r in funnel["rules"]]
+    groups = Table(title="Kept and dropped by kind / category")
+    for col in ("kind", "category", "rows", "kept", *names):
+        groups.add_column(col, justify="left" if col in ("kind", "category") else "right")
+    for g in funnel["by_group"]:
+        groups.add_row(g["kind"] or "-", g["category"] or "-", str(g["rows"]), str(g["selected"]),
+                       *(str(g["dropped"].get(n, 0) or "-") for n in names))
+    console.print(groups)
+    if len(funnel.get("splits", {})) > 1:
+        console.print("Splits: " + ", ".join(f"{k} {v}" for k, v in funnel["splits"].items()))

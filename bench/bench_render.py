@@ -1,0 +1,110 @@
+"""Benchmark: the warm browser pool vs a new browser per page (the source papers' scripts).
+
+Both render the same pages (variants of ``demo/corpus/html/*.html`` plus generated Tailwind/Chart.js
+pages when the corpus is small) with the same network policy (asset store, everything else
+blocked) and take a full-page PNG. The pool keeps per-sample isolation: a fresh browser context per
+page. Prints pages/s of both, the ratio, and the pool's efficiency: measured pages/s over
+(concurrency / median single-page render time in a warm pool).
+
+    python bench/bench_render.py --n 200 --baseline-n 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import async_playwright
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from aesdata.browser import find_browser  # noqa: E402
+from aesdata.render.assets import AssetStore, fill_store  # noqa: E402
+from aesdata.render.browser_pool import SAMPLE_URL, BrowserPool, PageSession, RenderConfig, _NetworkGuard  # noqa: E402
+from aesdata.render.html import render_html, render_many  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+_PALETTE = ["indigo", "emerald", "rose", "amber", "sky", "violet", "teal", "orange"]
+_GENERATED = """<!doctype html><html><head><script src="https://cdn.tailwindcss.com"></script>
+<link href="https://fonts.googleapis.com/css2?family=Inter:wght@400;700&display=swap" rel="stylesheet">
+<script src="https://cdn.jsdelivr.net/npm/chart.js"></script></head>
+<body class="bg-slate-50 font-['Inter'] p-8"><h1 class="text-4xl font-bold text-{c}-600">Dashboard {i}</h1>
+<div class="grid grid-cols-3 gap-4 mt-6">{cards}</div><div class="mt-6 w-[600px] bg-white p-4 rounded-xl shadow">
+<canvas id="c"></canvas></div><script>new Chart(document.getElementById('c'), {{type: 'line', data: {{labels: [1,2,3,4,5],
+datasets: [{{label: 'series {i}', data: [{data}]}}]}}}});</script></body></html>"""
+
+
+def pages(n: int) -> list[str]:
+    """``n`` distinct pages: corpus files with a numbered marker, interleaved with generated ones."""
+    corpus = [p.read_text() for p in sorted((ROOT / "demo/corpus/html").glob("*.html"))]
+    out: list[str] = []
+    for i in range(n):
+        if corpus and i % 2 == 0:
+            src = corpus[(i // 2) % len(corpus)]
+            out.append(src.replace("</body>", f"<p style='margin:8px'>variant {i}</p></body>", 1))
+        else:
+            cards = "".join(f"<div class='rounded-xl bg-{_PALETTE[(i + k) % 8]}-100 p-4'>Metric {k}: {i * k}</div>" for k in range(6))
+            out.append(_GENERATED.format(c=_PALETTE[i % 8], i=i, cards=cards, data=",".join(str((i * k) % 17) for k in range(5))))
+    return out
+
+
+async def naive(htmls: list[str], store: AssetStore, config: RenderConfig) -> float:
+    """New browser per page, sequential, same routing, DOM then network idle (3 s cap) as in
+    OpenDesign's released script; returns seconds."""
+    info = find_browser()
+    t0 = time.perf_counter()
+    async with async_playwright() as pw:
+        for html in htmls:
+            browser = await pw.chromium.launch(executable_path=info.path, args=["--no-sandbox", "--disable-gpu"])
+            page = await browser.new_page(viewport={"width": config.viewport_width, "height": config.viewport_height})
+            guard = _NetworkGuard(html, store, PageSession(page=page, context=page.context, browser_version=info.version))
+            await page.route("**/*", guard.handle)
+            await page.goto(SAMPLE_URL, wait_until="domcontentloaded", timeout=30000)
+            with contextlib.suppress(PlaywrightError):  # OpenDesign: DOM, then network idle capped at 3 s
+                await page.wait_for_load_state("networkidle", timeout=3000)
+            await page.screenshot(full_page=True, type="png")
+            await browser.close()
+    return time.perf_counter() - t0
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=200, help="pages rendered by the pool")
+    ap.add_argument("--baseline-n", type=int, default=30, help="pages rendered by the naive baseline (same pages, first ones)")
+    ap.add_argument("--concurrency", type=int, default=0, help="pool concurrency (0 = sized to the machine)")
+    args = ap.parse_args()
+    fill_store(log=lambda _: None)
+    store = AssetStore()
+    config = RenderConfig(concurrency=args.concurrency)
+    htmls = pages(args.n)
+    async with BrowserPool(config, store=store) as pool:
+        await render_many(pool, htmls[: pool.concurrency])  # warm-up (JIT, font caches)
+        singles = [(await render_html(pool, h))["render_ms"] for h in htmls[:10]]
+        median_s = statistics.median(singles) / 1000
+        t0 = time.perf_counter()
+        rows = await render_many(pool, htmls)
+        pool_s = time.perf_counter() - t0
+        workers, contexts = pool.concurrency, len(rows)
+    ok = sum(r["render_status"] == "ok" for r in rows)
+    base_s = await naive(htmls[: args.baseline_n], store, config)
+    pool_rate, base_rate = len(htmls) / pool_s, args.baseline_n / base_s
+    ideal = workers / median_s
+    print(f"machine: {os.cpu_count()} cpus, chromium {find_browser().version}")
+    print(f"{'renderer':<34}{'pages':>7}{'seconds':>10}{'pages/s':>10}")
+    print(f"{'pool (fresh context per page)':<34}{len(htmls):>7}{pool_s:>10.1f}{pool_rate:>10.2f}")
+    print(f"{'naive (new browser per page)':<34}{args.baseline_n:>7}{base_s:>10.1f}{base_rate:>10.2f}")
+    print(f"speed-up pool / naive: {pool_rate / base_rate:.1f}x   (goal >= 5x)")
+    print(f"pool: {workers} concurrent pages, {contexts} contexts (one per page), {ok}/{len(rows)} ok")
+    print(f"median single-page render in a warm pool: {median_s * 1000:.0f} ms -> ideal {ideal:.2f} pages/s; "
+          f"efficiency {pool_rate / ideal:.0%}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

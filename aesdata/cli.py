@@ -153,6 +153,20 @@ def _needs(cls: Any) -> str:
 
 
 @app.command()
+@friendly
+def score(
+    files: Annotated[list[Path], typer.Argument(help="HTML pages (.html), plot scripts (.py) or screenshots (.png).")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per file instead of a table.")] = False,
+) -> None:
+    """Judge files: execution, design score with sub-scores and findings, and interactivity for pages."""
+    from aesdata.judges.score_cli import score_files
+
+    code = score_files(files, as_json=as_json, console=out)
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command()
 def doctor() -> None:
     """Check Chromium, fonts, the asset store, the plot sandbox, GPU/vLLM and optional extras."""
     from aesdata.doctor import run_checks

@@ -1,0 +1,559 @@
+"""Built-in static design judge: offline, deterministic, explainable; a 0..100 score shaped like OpenDesign.
+
+Three entry points, one scoring model:
+
+- ``judge_page(layout, screenshot_png, ...)``: a rendered HTML page (the renderer's ``layout_json`` plus the
+  full-page PNG; optionally axe-core's contrast violations and the in-page probe).
+- ``judge_screenshot(png)``: a screenshot alone (pixel measures only), e.g. of an existing site.
+- ``judge_plot(figure, screenshot_png)``: a rendered plot (the sandbox's figure description plus the PNG).
+
+Each check gives a score in 0..1, a weight, a group (``aesthetics`` or ``structure``) and, when it finds
+a defect, a human-readable finding ("4 text blocks below 4.5:1 contrast", "button overlaps heading").
+Group scores are weighted means scaled to 30 points each, as in the OpenDesign rubric. Alignment with the
+instruction (40 points there) is not measured by this judge: the total is (aesthetics + structure)
+rescaled to 0..100, and ``subscores["alignment"]`` is None with the reason in ``subscores["not_measured"]``.
+Checks that cannot run in a mode (contrast from a screenshot) are listed there too and left out of the
+weights rather than guessed.
+
+Written by hand (no library scores page designs): the check formulas and weights below; WCAG contrast
+uses the standard relative-luminance formula (axe-core's result is preferred when given).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from aesdata.judges import pixels
+
+JUDGE_ID = "design@1"
+
+_RGB = re.compile(r"rgba?\(\s*([\d.]+)[,\s]+([\d.]+)[,\s]+([\d.]+)(?:\s*[,/]\s*([\d.]+%?))?\s*\)")
+_ROLE = {
+    "h1": "heading", "h2": "heading", "h3": "heading", "h4": "heading", "h5": "heading", "h6": "heading",
+    "button": "button", "a": "link", "p": "paragraph", "img": "image", "input": "input", "select": "select",
+    "textarea": "text area", "label": "label", "li": "list item", "nav": "navigation", "span": "text",
+    "td": "table cell", "th": "table header", "canvas": "canvas", "svg": "graphic", "div": "box",
+}
+_CONTROLS = {"button", "a", "input", "select", "textarea"}
+_MEDIA = {"img", "canvas", "svg", "video", "iframe", "picture"}
+
+
+@dataclass
+class Check:
+    """One measured check: ``score`` 0..1 (1 = no defect), its ``weight`` and ``group``, findings and metrics."""
+
+    name: str
+    group: str
+    weight: float
+    score: float
+    findings: list[str] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class DesignResult:
+    """A design verdict: ``score`` 0..100, ``subscores`` (OpenDesign-shaped), ``findings`` and per-check detail."""
+
+    score: float
+    subscores: dict[str, Any]
+    findings: list[str]
+    checks: list[Check]
+    mode: str
+    judge: str = JUDGE_ID
+
+    def rationale(self) -> str:
+        """One paragraph: the score, the weakest checks, and the findings."""
+        weak = sorted((c for c in self.checks if c.score < 0.999), key=lambda c: c.score)[:3]
+        head = f"design score {self.score:.1f}/100 ({self.mode} mode)"
+        if weak:
+            head += "; weakest: " + ", ".join(f"{c.name} {c.score:.2f}" for c in weak)
+        return head + (". " + "; ".join(self.findings) if self.findings else ". no defects found")
+
+    def checks_json(self) -> list[dict[str, Any]]:
+        """Per-check detail as JSON-ready dicts."""
+        return [{"name": c.name, "group": c.group, "weight": c.weight, "score": round(c.score, 4),
+                 "metrics": c.metrics} for c in self.checks]
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+def parse_color(value: str | None) -> tuple[float, float, float, float] | None:
+    """Parse ``rgb(r,g,b)`` / ``rgba(r,g,b,a)`` / ``#rrggbb`` into (r, g, b, alpha); None when unparsable."""
+    if not value:
+        return None
+    m = _RGB.search(value)
+    if m:
+        alpha = m.group(4)
+        a = 1.0 if alpha is None else (float(alpha[:-1]) / 100 if alpha.endswith("%") else float(alpha))
+        return float(m.group(1)), float(m.group(2)), float(m.group(3)), a
+    if value.startswith("#") and len(value) in (4, 7):
+        h = value[1:] if len(value) == 7 else "".join(c * 2 for c in value[1:])
+        return float(int(h[0:2], 16)), float(int(h[2:4], 16)), float(int(h[4:6], 16)), 1.0
+    return None
+
+
+def _blend(fg: tuple[float, float, float, float], bg: tuple[float, float, float]) -> tuple[float, float, float]:
+    a = fg[3]
+    return (fg[0] * a + bg[0] * (1 - a), fg[1] * a + bg[1] * (1 - a), fg[2] * a + bg[2] * (1 - a))
+
+
+def _luminance(rgb: tuple[float, float, float]) -> float:
+    def ch(c: float) -> float:
+        c /= 255
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    return 0.2126 * ch(rgb[0]) + 0.7152 * ch(rgb[1]) + 0.0722 * ch(rgb[2])
+
+
+def contrast_ratio(fg: tuple[float, float, float], bg: tuple[float, float, float]) -> float:
+    """WCAG 2 contrast ratio of two opaque sRGB colours (1..21)."""
+    hi, lo = sorted((_luminance(fg), _luminance(bg)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def describe(el: dict[str, Any]) -> str:
+    """Human name of a layout element: its role and a few words of its text, e.g. ``button "Buy now"``."""
+    tag = str(el.get("tag", "")).lower()
+    role = _ROLE.get(tag, tag or "element")
+    text = " ".join(str(el.get("text") or "").split())
+    return f'{role} "{text[:24]}{"..." if len(text) > 24 else ""}"' if text else role
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _band(value: float, lo: float, hi: float, soft: float) -> float:
+    """1 inside [lo, hi], falling linearly to 0 at ``soft`` (relative) outside it."""
+    if lo <= value <= hi:
+        return 1.0
+    edge = lo if value < lo else hi
+    return max(0.0, 1.0 - abs(value - edge) / max(abs(edge) * soft, 1e-9))
+
+
+def load_layout(layout_json: str | list | dict | None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Split the renderer's ``layout_json`` into (elements, document facts).
+
+    Accepts a list of elements, or an object with the elements under ``elements``/``nodes`` and document
+    facts (``doc_w``, ``doc_h``, ``viewport``...) beside them or under ``document``/``doc``.
+    """
+    data = json.loads(layout_json) if isinstance(layout_json, str) else layout_json
+    if data is None:
+        return [], {}
+    if isinstance(data, list):
+        return [e for e in data if isinstance(e, dict) and "tag" in e], {}
+    elements = data.get("elements") or data.get("nodes") or []
+    doc = {k: v for k, v in data.items() if k not in ("elements", "nodes")}
+    for key in ("document", "doc"):
+        if isinstance(doc.get(key), dict):
+            doc.update(doc.pop(key))
+    return [e for e in elements if isinstance(e, dict)], doc
+
+
+def _doc_size(doc: dict[str, Any], elements: list[dict[str, Any]], viewport: tuple[int, int]) -> tuple[float, float]:
+    for wk, hk in (("doc_w", "doc_h"), ("width", "height"), ("w", "h"), ("scroll_width", "scroll_height")):
+        if wk in doc and hk in doc:
+            return float(doc[wk]), float(doc[hk])
+    right = max((e["x"] + e["w"] for e in elements), default=viewport[0])
+    bottom = max((e["y"] + e["h"] for e in elements), default=viewport[1])
+    return max(viewport[0], right), max(viewport[1], bottom)
+
+
+# ------------------------------------------------------------------------------------------ layout checks
+def check_contrast(elements: list[dict[str, Any]], axe: list[dict[str, Any]] | None) -> Check:
+    """WCAG AA text contrast: 4.5:1, or 3:1 for large text (>= 24 px, or >= 18.66 px bold).
+
+    Uses axe-core's violations when given (they account for backgrounds the layout cannot see); otherwise
+    computes the ratio of each text element's colour over its effective background from the layout.
+    """
+    texts = [e for e in elements if str(e.get("text") or "").strip()]
+    failing: list[tuple[str, float]] = []
+    if axe is not None:
+        failing = [(str(v.get("text") or v.get("selector")), float(v.get("ratio") or 1)) for v in axe]
+        source = "axe-core"
+    else:
+        source = "layout"
+        for el in texts:
+            fg, bg = parse_color(el.get("color")), parse_color(el.get("bg"))
+            if fg is None or bg is None:
+                continue
+            bg_rgb = _blend(bg, (255.0, 255.0, 255.0))
+            ratio = contrast_ratio(_blend(fg, bg_rgb), bg_rgb)
+            size = float(el.get("font_size") or 16)
+            bold = str(el.get("font_weight") or "400") in ("bold", "bolder") or float(
+                re.sub(r"\D", "", str(el.get("font_weight") or "400")) or 400) >= 700
+            need = 3.0 if size >= 24 or (bold and size >= 18.66) else 4.5
+            if ratio < need - 1e-6:
+                failing.append((describe(el), ratio))
+    n = len(failing)
+    share = n / max(len(texts), 1)
+    score = (1.0 / (1.0 + 0.35 * n)) * (1.0 - 0.5 * min(share, 1.0)) if n else 1.0
+    findings = []
+    if n:
+        worst = min(failing, key=lambda f: f[1])
+        findings.append(f"{_plural(n, 'text block')} below 4.5:1 contrast (worst {worst[1]:.1f}:1: {worst[0][:40]})")
+    return Check("contrast", "aesthetics", 3.0, score, findings,
+                 {"failing": n, "text_blocks": len(texts), "source": source})
+
+
+def _boxes(elements: list[dict[str, Any]]) -> np.ndarray:
+    return np.array([[e["x"], e["y"], e["x"] + e["w"], e["y"] + e["h"]] for e in elements], dtype=np.float64).reshape(-1, 4)
+
+
+def _nested(elements: list[dict[str, Any]], outer: int, inner: int, tol: float = 2.0) -> bool:
+    """Whether element ``inner`` (inside ``outer``'s box) is plausibly its descendant.
+
+    The layout lists elements in document order, where a subtree is contiguous: ``inner`` can be a
+    descendant only if it comes after ``outer`` and every element between them also lies inside ``outer``.
+    """
+    if inner <= outer:
+        return False
+    o = elements[outer]
+    x0, y0, x1, y1 = o["x"] - tol, o["y"] - tol, o["x"] + o["w"] + tol, o["y"] + o["h"] + tol
+    return all(e["x"] >= x0 and e["y"] >= y0 and e["x"] + e["w"] <= x1 and e["y"] + e["h"] <= y1
+               for e in elements[outer + 1 : inner] if e.get("w", 0) > 0 and e.get("h", 0) > 0)
+
+
+def check_overlap(elements: list[dict[str, Any]], limit: int = 400) -> Check:
+    """Text or controls covering each other (>= 20% of the smaller box).
+
+    A box inside another is nesting (a link inside a paragraph), not overlap, when document order allows
+    it (see ``_nested``); a button placed over a heading is not. Media (images, canvas) are left out
+    since text over a hero image is a design choice.
+    """
+    index = [i for i, e in enumerate(elements)
+             if e.get("w", 0) > 2 and e.get("h", 0) > 2 and str(e.get("tag", "")).lower() not in _MEDIA
+             and (str(e.get("text") or "").strip() or str(e.get("tag", "")).lower() in _CONTROLS)][:limit]
+    items = [elements[i] for i in index]
+    pairs: list[tuple[int, int]] = []
+    if len(items) > 1:
+        b = _boxes(items)
+        ix = np.clip(np.minimum(b[:, None, 2], b[None, :, 2]) - np.maximum(b[:, None, 0], b[None, :, 0]), 0, None)
+        iy = np.clip(np.minimum(b[:, None, 3], b[None, :, 3]) - np.maximum(b[:, None, 1], b[None, :, 1]), 0, None)
+        inter = ix * iy
+        area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+        smaller = np.minimum(area[:, None], area[None, :])
+        tol = 2.0
+        a_in_b = ((b[:, None, 0] >= b[None, :, 0] - tol) & (b[:, None, 1] >= b[None, :, 1] - tol)
+                  & (b[:, None, 2] <= b[None, :, 2] + tol) & (b[:, None, 3] <= b[None, :, 3] + tol))
+        hit = inter >= 0.2 * smaller
+        ii, jj = np.nonzero(np.triu(hit, 1))
+        for i, j in zip(ii.tolist(), jj.tolist(), strict=False):
+            if a_in_b[j, i] and _nested(elements, index[i], index[j]):
+                continue
+            if a_in_b[i, j] and _nested(elements, index[j], index[i]):
+                continue
+            pairs.append((i, j))
+    n = len(pairs)
+    findings = [f"{describe(items[i])} overlaps {describe(items[j])}" for i, j in pairs[:3]]
+    if n > 3:
+        findings.append(f"{n - 3} more overlapping pairs")
+    return Check("overlap", "structure", 3.0, 1.0 / (1.0 + 0.6 * n), findings, {"overlapping_pairs": n})
+
+
+def check_overflow(elements: list[dict[str, Any]], doc_w: float, viewport_w: float) -> Check:
+    """Horizontal overflow: the document is wider than the viewport, or text sticks out of the page / its box."""
+    over = max(0.0, doc_w - viewport_w)
+    outside = [e for e in elements if str(e.get("text") or "").strip()
+               and (e["x"] < -1 or e["x"] + e["w"] > viewport_w + 1) and e.get("w", 0) > 0]
+    clipped = [e for e in elements if e.get("overflow_x") and str(e.get("text") or "").strip()]
+    findings = []
+    if over > 1:
+        findings.append(f"page scrolls horizontally ({over:.0f}px wider than the {viewport_w:.0f}px viewport)")
+    if outside:
+        findings.append(f"{_plural(len(outside), 'text block')} outside the viewport, e.g. {describe(outside[0])}")
+    if clipped:
+        findings.append(f"{_plural(len(clipped), 'element')} with clipped or overflowing text, e.g. {describe(clipped[0])}")
+    score = (1.0 / (1.0 + 0.5 * len(outside) + 0.3 * len(clipped))) * (1.0 if over <= 1 else max(0.2, 0.6 - over / viewport_w))
+    return Check("overflow", "structure", 2.5, score, findings,
+                 {"overflow_px": over, "outside": len(outside), "clipped": len(clipped)})
+
+
+def check_alignment(elements: list[dict[str, Any]]) -> Check:
+    """Grid alignment: share of text/control/media blocks whose left edge, centre or right edge lines up
+    (within 2 px) with another block's."""
+    blocks = [e for e in elements if e.get("w", 0) >= 24 and e.get("h", 0) >= 8
+              and (str(e.get("text") or "").strip() or str(e.get("tag", "")).lower() in _CONTROLS | _MEDIA)]
+    if len(blocks) < 3:
+        return Check("alignment", "structure", 1.0, 1.0, [], {"blocks": len(blocks), "aligned_share": None})
+    b = _boxes(blocks)
+    aligned = np.zeros(len(blocks), dtype=bool)
+    for col in (b[:, 0], (b[:, 0] + b[:, 2]) / 2, b[:, 2]):
+        close = np.abs(col[:, None] - col[None, :]) <= 2.0
+        np.fill_diagonal(close, False)
+        aligned |= close.any(axis=1)
+    share = float(aligned.mean())
+    score = min(1.0, share / 0.8)
+    findings = [f"only {share:.0%} of blocks share an edge with another block"] if score < 0.75 else []
+    return Check("alignment", "structure", 1.0, score, findings, {"blocks": len(blocks), "aligned_share": round(share, 3)})
+
+
+def check_typography(elements: list[dict[str, Any]]) -> Check:
+    """Typographic scale and fonts: 2..7 text sizes, <= 3 families, body text >= 12 px, headings above body."""
+    texts = [e for e in elements if str(e.get("text") or "").strip() and e.get("font_size")]
+    if not texts:
+        return Check("typography", "aesthetics", 1.5, 1.0, [], {"sizes": 0, "families": 0})
+    sizes = sorted({round(float(e["font_size"])) for e in texts})
+    families = {str(e.get("font_family") or "").split(",")[0].strip().strip("\"'").lower() for e in texts} - {""}
+    tiny = [e for e in texts if float(e["font_size"]) < 11.5 and len(str(e.get("text") or "")) > 12]
+    body = float(np.median([float(e["font_size"]) for e in texts if str(e.get("tag", "")).lower() in ("p", "li", "span", "td", "div")]
+                           or [16.0]))
+    heads = [float(e["font_size"]) for e in texts if re.fullmatch(r"h[1-3]", str(e.get("tag", "")).lower())]
+    findings, score = [], 1.0
+    if len(sizes) > 7:
+        score *= max(0.3, 1 - 0.08 * (len(sizes) - 7))
+        findings.append(f"{len(sizes)} different font sizes (a scale of 3-7 reads calmer)")
+    if len(families) > 3:
+        score *= max(0.3, 1 - 0.15 * (len(families) - 3))
+        findings.append(f"{len(families)} font families: {', '.join(sorted(families)[:5])}")
+    if tiny:
+        score *= 1.0 / (1.0 + 0.25 * len(tiny))
+        findings.append(f"{_plural(len(tiny), 'text block')} set below 12px")
+    if heads and max(heads) <= body:
+        score *= 0.7
+        findings.append("headings are not larger than body text")
+    return Check("typography", "aesthetics", 1.5, score, findings,
+                 {"sizes": len(sizes), "families": len(families), "tiny": len(tiny), "body_px": body})
+
+
+def check_layout_palette(elements: list[dict[str, Any]]) -> Check:
+    """Palette from the layout: distinct text and background colours (quantised); > 12 reads as noisy."""
+    colors = set()
+    for e in elements:
+        for key in ("color", "bg"):
+            c = parse_color(e.get(key))
+            if c and c[3] > 0.05:
+                colors.add(tuple(int(v) // 24 for v in c[:3]))
+    n = len(colors)
+    score = 1.0 if n <= 12 else max(0.3, 1 - 0.05 * (n - 12))
+    findings = [f"{n} distinct text/background colours"] if n > 12 else []
+    return Check("layout_palette", "aesthetics", 0.5, score, findings, {"colors": n})
+
+
+def check_broken_images(broken: list[dict[str, Any]] | None, elements: list[dict[str, Any]]) -> Check:
+    """Images that failed to load (from the in-page probe, or ``broken`` flags in the layout)."""
+    if broken is None:
+        broken = [e for e in elements if str(e.get("tag", "")).lower() == "img" and e.get("broken")]
+    n = len(broken)
+    findings = [f"{_plural(n, 'broken image')}"] if n else []
+    return Check("broken_images", "structure", 2.0, 1.0 / (1.0 + 0.7 * n), findings, {"broken": n})
+
+
+# ------------------------------------------------------------------------------------------ pixel checks
+def pixel_checks(rgb: np.ndarray) -> list[Check]:
+    """Checks that need only pixels: blankness, empty regions, whitespace balance, palette, colourfulness,
+    visual complexity."""
+    checks: list[Check] = []
+    _, dom_share = pixels.dominant_color(rgb)
+    fg_share, imbalance = pixels.balance(rgb)
+    blank_score = 1.0 if dom_share < 0.97 else max(0.0, (0.999 - dom_share) / 0.029)
+    checks.append(Check("blankness", "structure", 3.0, blank_score,
+                        [f"page is nearly blank ({dom_share:.1%} one colour)"] if blank_score < 1 else [],
+                        {"dominant_share": round(dom_share, 4)}))
+    gap_share, runs = pixels.empty_bands(rgb)
+    gap_score = 1.0 if gap_share <= 0.25 else max(0.0, 1 - (gap_share - 0.25) / 0.5)
+    checks.append(Check("empty_regions", "structure", 1.0, gap_score,
+                        [f"{gap_share:.0%} of the page is empty gaps ({_plural(runs, 'gap')})"] if gap_score < 1 else [],
+                        {"gap_share": round(gap_share, 3), "gaps": runs}))
+    ws = _band(fg_share, 0.02, 0.65, 0.9) * (1.0 if imbalance <= 0.3 else max(0.3, 1 - (imbalance - 0.3) * 1.5))
+    ws_find = []
+    if fg_share < 0.02:
+        ws_find.append(f"sparse page: {fg_share:.0%} of pixels carry content")
+    elif fg_share > 0.65:
+        ws_find.append(f"crowded page: {fg_share:.0%} of pixels carry content, little whitespace")
+    if imbalance > 0.3:
+        ws_find.append(f"content leans to one side (imbalance {imbalance:.2f})")
+    checks.append(Check("whitespace", "structure", 1.0, ws, ws_find,
+                        {"content_share": round(fg_share, 3), "imbalance": round(imbalance, 3)}))
+    pal = pixels.palette(rgb)
+    pal_score = (1.0 if pal.hue_families <= 4 else max(0.3, 1 - 0.15 * (pal.hue_families - 4))) * (
+        1.0 if len(pal.colors) <= 12 else max(0.4, 1 - 0.04 * (len(pal.colors) - 12)))
+    pal_find = []
+    if pal.hue_families > 4:
+        pal_find.append(f"{pal.hue_families} hue families in the palette (2-4 read as harmonious)")
+    if len(pal.colors) > 12:
+        pal_find.append(f"{len(pal.colors)} major colours on screen")
+    checks.append(Check("palette", "aesthetics", 1.5, pal_score, pal_find,
+                        {"major_colors": len(pal.colors), "hue_families": pal.hue_families}))
+    colour = pixels.colourfulness(rgb)
+    c_score = 0.75 + 0.25 * min(colour / 15.0, 1.0) if colour < 15 else (1.0 if colour <= 90 else max(0.4, 1 - (colour - 90) / 80))
+    checks.append(Check("colourfulness", "aesthetics", 1.0, c_score,
+                        [f"garish colours (colourfulness {colour:.0f})"] if colour > 90 else [],
+                        {"colourfulness": round(colour, 2)}))
+    edges = pixels.edge_density(rgb)
+    e_score = _band(edges, 0.015, 0.22, 1.0)
+    e_find = []
+    if edges > 0.22:
+        e_find.append(f"visually busy (edge density {edges:.2f})")
+    elif edges < 0.015:
+        e_find.append(f"visually empty (edge density {edges:.3f})")
+    checks.append(Check("complexity", "aesthetics", 1.0, e_score, e_find, {"edge_density": round(edges, 4)}))
+    return checks
+
+
+# --------------------------------------------------------------------------------------------- scoring
+def _combine(checks: list[Check], mode: str, not_measured: list[str]) -> DesignResult:
+    groups: dict[str, float | None] = {}
+    for group in ("aesthetics", "structure"):
+        members = [c for c in checks if c.group == group]
+        weight = sum(c.weight for c in members)
+        groups[group] = round(30.0 * sum(c.weight * c.score for c in members) / weight, 3) if weight else None
+    measured = [v for v in groups.values() if v is not None]
+    total = 100.0 * sum(measured) / (30.0 * len(measured)) if measured else 0.0
+    subscores: dict[str, Any] = {
+        "aesthetics": groups["aesthetics"], "structure": groups["structure"], "alignment": None,
+        "scale": "aesthetics 0..30 + structure 0..30, rescaled to 0..100",
+        "not_measured": ["alignment (instruction match needs a VLM judge)", *not_measured],
+        "checks": {c.name: round(c.score, 4) for c in checks},
+    }
+    findings = [f for c in sorted(checks, key=lambda c: c.score) for f in c.findings]
+    return DesignResult(round(total, 2), subscores, findings, checks, mode)
+
+
+def judge_page(
+    layout: str | list | dict | None,
+    screenshot_png: bytes | None,
+    viewport: tuple[int, int] = (1280, 800),
+    axe_violations: list[dict[str, Any]] | None = None,
+    probe: dict[str, Any] | None = None,
+) -> DesignResult:
+    """Score a rendered HTML page from its layout (``layout_json``) and full-page screenshot.
+
+    ``axe_violations`` (``inpage.axe_contrast``) replaces the layout's contrast estimate; ``probe``
+    (``inpage.probe``) adds broken images and the true document size.
+    """
+    elements, doc = load_layout(layout)
+    elements = [e for e in elements if all(isinstance(e.get(k), (int, float)) for k in ("x", "y", "w", "h"))]
+    if probe:
+        doc = {**doc, "doc_w": probe.get("doc_w"), "doc_h": probe.get("doc_h")}
+        viewport = (int(probe.get("vw") or viewport[0]), int(probe.get("vh") or viewport[1]))
+    vp = doc.get("viewport")
+    vw = float(doc.get("viewport_width") or doc.get("viewport_w") or (vp.get("width") if isinstance(vp, dict) else None)
+               or viewport[0])
+    doc_w, _ = _doc_size(doc, elements, (int(vw), viewport[1]))
+    checks = [
+        check_contrast(elements, axe_violations),
+        check_overlap(elements),
+        check_overflow(elements, doc_w, vw),
+        check_alignment(elements),
+        check_typography(elements),
+        check_layout_palette(elements),
+        check_broken_images(probe.get("broken_images") if probe else None, elements),
+    ]
+    not_measured = []
+    if screenshot_png:
+        checks += pixel_checks(pixels.decode(screenshot_png))
+    else:
+        not_measured.append("pixel checks (no screenshot)")
+    return _combine(checks, "page", not_measured)
+
+
+def judge_screenshot(png: bytes) -> DesignResult:
+    """Score a screenshot alone from pixel measures (contrast, overlap, typography are not measured)."""
+    return _combine(pixel_checks(pixels.decode(png)), "screenshot",
+                    ["contrast, overlap, overflow, typography (need the page's layout)"])
+
+
+# ---------------------------------------------------------------------------------------------- plots
+def plot_axes(figure: dict[str, Any]) -> list[dict[str, Any]]:
+    """Normalise the plot sandbox's figure description into a list of axes.
+
+    Each axes becomes ``{bbox: [x0, y0, x1, y1] | None, data: int, title, xlabel, ylabel,
+    ticks: [{text, bbox, size}], legend: [x0, y0, x1, y1] | None, points: [[x, y], ...]}``, from the keys the
+    sandbox writes (``axes`` list, each with ``bbox``, artist counts or ``n_data``/``data_artists``,
+    ``xticklabels``/``yticklabels`` or ``ticks``, ``legend`` (bbox or {bbox})). Figures are found under
+    ``axes`` or ``figures[*].axes``.
+    """
+    axes_raw: list[dict[str, Any]] = []
+    if isinstance(figure.get("axes"), list):
+        axes_raw = figure["axes"]
+    for fig in figure.get("figures") or []:
+        if isinstance(fig, dict):
+            axes_raw += fig.get("axes") or []
+    out = []
+    for ax in axes_raw:
+        if not isinstance(ax, dict):
+            continue
+        counts = ax.get("artists") or ax.get("artist_counts") or {}
+        data = ax.get("n_data", ax.get("data_artists"))
+        if data is None:
+            data = sum(int(v) for k, v in counts.items() if k in ("lines", "collections", "patches", "images", "containers")
+                       and isinstance(v, (int, float))) if isinstance(counts, dict) else 0
+        ticks = []
+        for key in ("xticklabels", "yticklabels", "ticks", "tick_labels"):
+            val = ax.get(key)
+            if isinstance(val, dict):  # {"x": [...], "y": [...]}
+                for axis, items in val.items():
+                    ticks += [{**t, "axis": axis} for t in items if isinstance(t, dict)]
+            elif isinstance(val, list):
+                ticks += [{**t, "axis": key[0] if key[0] in "xy" else t.get("axis", "?")} for t in val if isinstance(t, dict)]
+        legend = ax.get("legend")
+        if isinstance(legend, dict):
+            legend = legend.get("bbox")
+        out.append({"bbox": ax.get("bbox"), "data": int(data or 0), "title": ax.get("title") or "",
+                    "xlabel": ax.get("xlabel") or "", "ylabel": ax.get("ylabel") or "", "ticks": ticks,
+                    "legend": legend, "points": ax.get("points") or ax.get("data_points") or []})
+    return out
+
+
+def _intersect(a: list[float], b: list[float]) -> float:
+    return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+
+
+def _area(b: list[float]) -> float:
+    return max(0.0, b[2] - b[0]) * max(0.0, b[3] - b[1])
+
+
+def judge_plot(figure: dict[str, Any] | str | None, screenshot_png: bytes | None) -> DesignResult:
+    """Score a rendered plot: empty axes, overlapping or unreadable tick labels, legend over data, missing
+    labels, plus the pixel checks (palette, colourfulness, blankness) on its PNG."""
+    fig = json.loads(figure) if isinstance(figure, str) else (figure or {})
+    axes = plot_axes(fig)
+    checks: list[Check] = []
+    not_measured: list[str] = []
+    if axes:
+        empty = [i for i, a in enumerate(axes) if a["data"] == 0]
+        checks.append(Check("empty_axes", "structure", 3.0, 1 - len(empty) / len(axes),
+                            [f"{len(empty)} of {_plural(len(axes), 'axes')} empty"] if empty else [],
+                            {"axes": len(axes), "empty": len(empty)}))
+        overlaps, tiny, crowded = 0, 0, 0
+        for a in axes:
+            for axis in {t.get("axis") for t in a["ticks"]}:
+                boxes = [t["bbox"] for t in a["ticks"] if t.get("axis") == axis and t.get("bbox") and str(t.get("text", "")).strip()]
+                overlaps += sum(1 for i in range(len(boxes)) for j in range(i + 1, len(boxes)) if _intersect(boxes[i], boxes[j]) > 0.5)
+                crowded += len(boxes) > 25
+            tiny += sum(1 for t in a["ticks"] if 0 < float(t.get("size") or t.get("fontsize") or 10) < 6)
+        tick_find = []
+        if overlaps:
+            tick_find.append(f"{_plural(overlaps, 'pair')} of tick labels overlap")
+        if tiny:
+            tick_find.append(f"{_plural(tiny, 'tick label')} smaller than 6pt")
+        if crowded:
+            tick_find.append(f"{_plural(crowded, 'axis')} with more than 25 tick labels")
+        checks.append(Check("tick_labels", "aesthetics", 2.0, 1 / (1 + 0.3 * overlaps + 0.05 * tiny + 0.5 * crowded),
+                            tick_find, {"overlapping": overlaps, "tiny": tiny, "crowded_axes": crowded}))
+        covered = 0
+        legend_find = []
+        for a in axes:
+            if not a["legend"] or not a["bbox"]:
+                continue
+            lg = a["legend"]
+            inside = [p for p in a["points"] if lg[0] <= p[0] <= lg[2] and lg[1] <= p[1] <= lg[3]]
+            big = _area(lg) > 0.3 * max(_area(a["bbox"]), 1e-9)
+            if inside or big:
+                covered += 1
+                legend_find.append(f"legend covers {len(inside)} data points" if inside else "legend covers over 30% of the axes")
+        checks.append(Check("legend", "structure", 1.5, 1 / (1 + covered), legend_find, {"covering": covered}))
+        unlabeled = sum(1 for a in axes if a["data"] and not (a["title"] or a["xlabel"] or a["ylabel"]))
+        checks.append(Check("labels", "aesthetics", 1.0, 1 - 0.5 * unlabeled / len(axes),
+                            [f"{_plural(unlabeled, 'axes')} without title or axis labels"] if unlabeled else [],
+                            {"unlabeled": unlabeled}))
+    else:
+        not_measured.append("axes checks (no axes in the figure description)")
+    if screenshot_png:
+        checks += [c for c in pixel_checks(pixels.decode(screenshot_png)) if c.name in ("blankness", "palette", "colourfulness")]
+    return _combine(checks, "plot", not_measured)

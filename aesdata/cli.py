@@ -135,7 +135,7 @@ def stages(
         cfg.add_column(col, overflow="fold")
     for key, field in cls.Config.model_fields.items():
         default = "required" if field.is_required() else repr(field.get_default(call_default_factory=True))
-        cfg.add_row(key, escape(str(field.annotation).replace("typing.", "")), escape(default), field.description or "")
+        cfg.add_row(key, escape(_type_name(field.annotation)), escape(default), field.description or "")
     out.print(cfg)
     cols = Table(title="columns")
     for col in ("column", "use", "description"):
@@ -144,6 +144,13 @@ def stages(
         for c in names:
             cols.add_row(c, use, DESCRIPTIONS.get(c, ""))
     out.print(cols)
+
+
+def _type_name(annotation: Any) -> str:
+    """``int`` for a plain class, the readable form of a typing construct otherwise."""
+    if isinstance(annotation, type):
+        return annotation.__name__
+    return str(annotation).replace("typing.", "").replace("aesdata.judges.runner.", "").replace("aesdata.judges.reward.", "")
 
 
 def _needs(cls: Any) -> str:

@@ -163,3 +163,17 @@ def test_sigkill_then_resume_gives_same_rows(tmp_path: Path) -> None:
     assert _rows(ref / "runs" / "t") == _rows(killed / "runs" / "t")
     for marker in (killed / "runs" / "t" / "stages").rglob("*.done"):
         pq.read_table(marker.with_suffix(".parquet"))  # every marked shard is whole
+
+
+def test_editing_a_referenced_code_file_redoes_the_source(tmp_path: Path) -> None:
+    (tmp_path / "pages").mkdir()
+    for i in range(3):
+        (tmp_path / "pages" / f"{i}.html").write_text(f"<h1>page {i}</h1>")
+    rows = [{"instruction": f"page {i}", "code_file": f"pages/{i}.html"} for i in range(3)]
+    (tmp_path / "corpus.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    first = _build(tmp_path)
+    assert _build(tmp_path).steps[0].skipped == first.steps[0].shards
+    (tmp_path / "pages" / "1.html").write_text("<h1>page one, edited</h1>")
+    res = _build(tmp_path)
+    assert res.steps[0].skipped == 0
+    assert "<h1>page one, edited</h1>" in {r["code"] for r in _rows(tmp_path / "runs" / "t")}

@@ -1,6 +1,6 @@
 """``read_corpus``: the source stage for an existing candidate corpus (JSONL, Parquet or CSV).
 
-Input: one or more files whose rows carry an instruction and candidate code, either inline
+Input: one or more files (or Hugging Face dataset folders) whose rows carry an instruction and candidate code, either inline
 (``code`` column) or as a file next to the corpus (``code_file``, a path relative to the corpus
 file). Optional columns: ``instruction_id``, ``kind`` (html | plot; else the config's ``kind``, else
 guessed from the code), ``category``, ``source``, ``data_csv`` or ``data_file`` (CSV a plot script reads
@@ -20,18 +20,18 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pyarrow as pa
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 from pydantic import Field
 
 from aesdata.errors import AesdataError
+from aesdata.generate.adapters import instruction_id
+from aesdata.records import read_records, read_text
 from aesdata.stage import Stage, StageConfig, register
 
 _KNOWN = {"instruction", "instruction_id", "kind", "category", "source", "code", "code_file", "data_csv", "data_file", "response"}
 
 
 class ReadCorpusConfig(StageConfig):
-    path: str | list[str] = Field(description="corpus file(s): .jsonl, .parquet or .csv, relative to the pipeline file")
+    path: str | list[str] = Field(description="corpus file(s) (.jsonl, .json, .parquet, .csv) or HF dataset folders, relative to the pipeline file")
     kind: Literal["html", "plot"] | None = Field(default=None, description="kind of every row when the corpus has no kind column")
     columns: dict[str, str] = Field(default_factory=dict, description="map of aesdata column -> corpus column name")
     source: str | None = Field(default=None, description="value of the source column (default: the file name)")
@@ -63,22 +63,33 @@ class ReadCorpus(Stage):
         paths = []
         for p in raw:
             path = (self.context.spec_dir / p).resolve()
-            if not path.is_file():
+            if not path.exists():
                 raise AesdataError(f"Corpus file {path} does not exist.", "Check the 'path' of the read_corpus step.")
             paths.append(path)
         return paths
 
     def fingerprint_extra(self) -> dict[str, Any]:
-        """The corpus files' content hashes: editing the corpus redoes the build."""
+        """Content hashes of the corpus and of every file its rows point to: editing any of them redoes the build."""
         out = {}
         for p in self._paths():
-            out[p.name] = hashlib.sha256(p.read_bytes()).hexdigest()[:16]
+            h = hashlib.sha256()
+            if p.is_dir():
+                for f in sorted(x for x in p.rglob("*") if x.is_file()):
+                    h.update(f"{f.relative_to(p)}\0{f.stat().st_size}\0{f.stat().st_mtime_ns}\0".encode())
+            else:
+                h.update(p.read_bytes())
+                for row in read_records(p):
+                    for key in ("code_file", "data_file"):
+                        ref = row.get(self.config.columns.get(key, key))
+                        if ref and (p.parent / str(ref)).is_file():
+                            h.update((p.parent / str(ref)).read_bytes())
+            out[str(p)] = h.hexdigest()[:16]
         return out
 
     def read(self) -> Iterator[pa.Table]:
         seen: dict[str, int] = {}
         for path in self._paths():
-            rows = _read_rows(path)
+            rows = list(read_records(path))
             yield pa.Table.from_pylist([self._row(path, n, r, seen) for n, r in enumerate(rows, 1)])
 
     def _row(self, path: Path, n: int, raw: dict[str, Any], seen: dict[str, int]) -> dict[str, Any]:
@@ -91,12 +102,12 @@ class ReadCorpus(Stage):
         code = row.get("code")
         if code is None and row.get("code_file"):
             code_path = (path.parent / str(row["code_file"])).resolve()
-            code = _read_text(code_path, f"{where}: code_file")
+            code = read_text(code_path, f"{where}: code_file")
         if not isinstance(code, str):
             raise _missing(path, where, "code (or code_file)", raw)
         data_csv = row.get("data_csv")
         if data_csv is None and row.get("data_file"):
-            data_csv = _read_text((path.parent / str(row["data_file"])).resolve(), f"{where}: data_file")
+            data_csv = read_text((path.parent / str(row["data_file"])).resolve(), f"{where}: data_file")
         kind = row.get("kind") or self.config.kind or guess_kind(code)
         if kind not in ("html", "plot"):
             raise AesdataError(f"{where}: kind is {kind!r}; expected 'html' or 'plot'.", f"Fix the row in {path}.")
@@ -107,7 +118,7 @@ class ReadCorpus(Stage):
         meta = {k: v for k, v in row.items() if k not in _KNOWN}
         return {
             "id": rid,
-            "instruction_id": str(row.get("instruction_id") or hashlib.sha256(instruction.encode()).hexdigest()[:12]),
+            "instruction_id": str(row.get("instruction_id") or instruction_id(kind, instruction)),
             "kind": kind,
             "category": row.get("category"),
             "instruction": instruction,
@@ -126,45 +137,3 @@ def _missing(path: Path, where: str, column: str, raw: dict[str, Any]) -> Aesdat
         f"Corpus {path}: {where} has no usable {column!r} value (columns found: {', '.join(raw) or 'none'}).",
         "Add the column, or map yours with `columns: {instruction: <your column>, code: <your column>}` in the read_corpus step.",
     )
-
-
-def _read_text(path: Path, what: str) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise AesdataError(f"{what} {path} does not exist.") from None
-    except UnicodeDecodeError as e:
-        raise AesdataError(f"{what} {path} is not UTF-8 text (bad byte at offset {e.start}).", "Re-encode it as UTF-8.") from None
-
-
-def _read_rows(path: Path) -> list[dict[str, Any]]:
-    """Rows of a JSONL, Parquet or CSV file as dicts; ``AesdataError`` for unreadable input."""
-    suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".json", ".ndjson"):
-        text = _read_text(path, "Corpus file")
-        rows = []
-        for n, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except ValueError as e:
-                raise AesdataError(f"Corpus {path} line {n} is not valid JSON ({e.msg} at column {e.colno}).",
-                                   "Each line must be one JSON object.") from None
-            if not isinstance(obj, dict):
-                raise AesdataError(f"Corpus {path} line {n} is a JSON {type(obj).__name__}, not an object.")
-            rows.append(obj)
-        return rows
-    if suffix == ".parquet":
-        try:
-            return pq.read_table(path).to_pylist()
-        except (OSError, pa.ArrowException) as e:
-            raise AesdataError(f"Corpus {path} is not a readable Parquet file ({str(e).splitlines()[0]}).") from None
-    if suffix in (".csv", ".tsv"):
-        _read_text(path, "Corpus file")  # UTF-8 check with a clear message
-        try:
-            opts = pacsv.ParseOptions(delimiter="\t" if suffix == ".tsv" else ",", newlines_in_values=True)
-            return pacsv.read_csv(path, parse_options=opts).to_pylist()
-        except pa.ArrowException as e:
-            raise AesdataError(f"Corpus {path} is not a readable CSV file ({str(e).splitlines()[0]}).") from None
-    raise AesdataError(f"Corpus {path} has an unknown format {suffix!r}.", "Use .jsonl, .parquet or .csv.")

@@ -49,12 +49,28 @@ def friendly(fn: F) -> F:
 @app.command()
 @friendly
 def build(
-    pipeline: Annotated[str, typer.Argument(help="Pipeline name (finds pipelines/<name>.yaml) or path to a .yaml file.")],
-    out_dir: Annotated[Path | None, typer.Option("--out", help="Run directory (default: runs/<pipeline name>).")] = None,
-    limit: Annotated[int | None, typer.Option(help="Only the first N source rows (a smoke run).", min=1)] = None,
-    fresh: Annotated[bool, typer.Option("--fresh", help="Discard the run directory's earlier work and start over.")] = False,
-    workers: Annotated[int | None, typer.Option(help="Worker processes per stage (default: sized to the machine).", min=1)] = None,
-    llm_base_url: Annotated[str | None, typer.Option("--llm-base-url", help="OpenAI-compatible endpoint for generation/judging (sets AESDATA_LLM_BASE_URL).")] = None,
+    pipeline: Annotated[
+        str, typer.Argument(help="Pipeline name (finds pipelines/<name>.yaml) or path to a .yaml file.")
+    ],
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Run directory (default: runs/<pipeline name>).")
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option(help="Only the first N source rows (a smoke run).", min=1)
+    ] = None,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Discard the run directory's earlier work and start over.")
+    ] = False,
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes per stage (default: sized to the machine).", min=1)
+    ] = None,
+    llm_base_url: Annotated[
+        str | None,
+        typer.Option(
+            "--llm-base-url",
+            help="OpenAI-compatible endpoint for generation/judging (sets AESDATA_LLM_BASE_URL).",
+        ),
+    ] = None,
     model: Annotated[str | None, typer.Option(help="Model name for generation (sets AESDATA_MODEL).")] = None,
 ) -> None:
     """Build a dataset: run a pipeline's stages into a run directory, resuming finished work."""
@@ -79,26 +95,42 @@ def _guard_run_dir(run_dir: Path, name: str, fresh: bool) -> None:
     manifest = run_dir / "manifest.json"
     if fresh and run_dir.exists():
         if not manifest.exists() and any(run_dir.iterdir()):
-            raise AesdataError(f"--fresh would delete {run_dir}, which is not an aesdata run directory.", "Pick another --out.")
+            raise AesdataError(
+                f"--fresh would delete {run_dir}, which is not an aesdata run directory.",
+                "Pick another --out.",
+            )
         shutil.rmtree(run_dir)
         return
     if run_dir.exists() and any(run_dir.iterdir()) and not manifest.exists():
-        raise AesdataError(f"{run_dir} exists and is not an aesdata run directory.", "Pick another --out folder.")
+        raise AesdataError(
+            f"{run_dir} exists and is not an aesdata run directory.", "Pick another --out folder."
+        )
     if manifest.exists():
         from aesdata.rundir import RunDir
 
         old = RunDir(run_dir).manifest().get("pipeline", {}).get("name")
         if old and old != name:
-            raise AesdataError(f"{run_dir} holds a run of pipeline {old!r}, not {name!r}.", "Use --out for another folder, or --fresh to replace it.")
+            raise AesdataError(
+                f"{run_dir} holds a run of pipeline {old!r}, not {name!r}.",
+                "Use --out for another folder, or --fresh to replace it.",
+            )
 
 
 @app.command()
 @friendly
 def sql(
     run: Annotated[Path, typer.Argument(help="A run directory (e.g. runs/demo).")],
-    query: Annotated[str, typer.Argument(help="SQL over the `samples` view, e.g. \"SELECT kind, count(*) FROM samples GROUP BY 1\".")],
+    query: Annotated[
+        str,
+        typer.Argument(
+            help='SQL over the `samples` view, e.g. "SELECT kind, count(*) FROM samples GROUP BY 1".'
+        ),
+    ],
     fmt: Annotated[str, typer.Option("--format", help="table | csv | json | parquet")] = "table",
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout (required for parquet).")] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write to this file instead of stdout (required for parquet)."),
+    ] = None,
     max_rows: Annotated[int, typer.Option(help="Rows shown in table format.")] = 50,
 ) -> None:
     """Query a run with DuckDB: `samples` is one row per candidate with every stage's latest columns."""
@@ -111,7 +143,9 @@ def sql(
 @app.command()
 @friendly
 def stages(
-    name: Annotated[str | None, typer.Argument(help="Show one stage in detail: its config keys, reads and writes.")] = None,
+    name: Annotated[
+        str | None, typer.Argument(help="Show one stage in detail: its config keys, reads and writes.")
+    ] = None,
 ) -> None:
     """List the stages a pipeline can use, or show one stage's config keys and columns."""
     from aesdata.schema import DESCRIPTIONS
@@ -150,20 +184,33 @@ def _type_name(annotation: Any) -> str:
     """``int`` for a plain class, the readable form of a typing construct otherwise."""
     if isinstance(annotation, type):
         return annotation.__name__
-    return str(annotation).replace("typing.", "").replace("aesdata.judges.runner.", "").replace("aesdata.judges.reward.", "")
+    return (
+        str(annotation)
+        .replace("typing.", "")
+        .replace("aesdata.judges.runner.", "")
+        .replace("aesdata.judges.reward.", "")
+    )
 
 
 def _needs(cls: Any) -> str:
     res = cls.resources
-    parts = [f"{res.cpus:g} cpu", f"{res.browser_slots} browser slots" if res.browser_slots else "", f"{res.gpus:g} gpu" if res.gpus else ""]
+    parts = [
+        f"{res.cpus:g} cpu",
+        f"{res.browser_slots} browser slots" if res.browser_slots else "",
+        f"{res.gpus:g} gpu" if res.gpus else "",
+    ]
     return ", ".join(p for p in parts if p)
 
 
 @app.command()
 @friendly
 def score(
-    files: Annotated[list[Path], typer.Argument(help="HTML pages (.html), plot scripts (.py) or screenshots (.png).")],
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per file instead of a table.")] = False,
+    files: Annotated[
+        list[Path], typer.Argument(help="HTML pages (.html), plot scripts (.py) or screenshots (.png).")
+    ],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object per file instead of a table.")
+    ] = False,
 ) -> None:
     """Judge files: execution, design score with sub-scores and findings, and interactivity for pages."""
     from aesdata.judges.score_cli import score_files
@@ -194,17 +241,32 @@ def doctor() -> None:
 @app.command()
 @friendly
 def train(
-    recipe: Annotated[str, typer.Argument(help="Recipe name (finds recipes/<name>.yaml: sft, grpo_ar) or path to a .yaml file.")],
-    model: Annotated[str | None, typer.Option(help="Model folder or Hub id (overrides model.name_or_path).")] = None,
-    dataset: Annotated[str | None, typer.Option(help="Export folder, data file or Hub dataset id (overrides dataset.path).")] = None,
-    output_dir: Annotated[str | None, typer.Option("--output-dir", help="Checkpoint folder (overrides training.output_dir).")] = None,
-    max_steps: Annotated[int | None, typer.Option("--max-steps", help="Stop after N optimizer steps (a smoke run).", min=1)] = None,
+    recipe: Annotated[
+        str,
+        typer.Argument(help="Recipe name (finds recipes/<name>.yaml: sft, grpo_ar) or path to a .yaml file."),
+    ],
+    model: Annotated[
+        str | None, typer.Option(help="Model folder or Hub id (overrides model.name_or_path).")
+    ] = None,
+    dataset: Annotated[
+        str | None, typer.Option(help="Export folder, data file or Hub dataset id (overrides dataset.path).")
+    ] = None,
+    output_dir: Annotated[
+        str | None, typer.Option("--output-dir", help="Checkpoint folder (overrides training.output_dir).")
+    ] = None,
+    max_steps: Annotated[
+        int | None, typer.Option("--max-steps", help="Stop after N optimizer steps (a smoke run).", min=1)
+    ] = None,
 ) -> None:
     """Train on a dataset with a recipe (SFT or GRPO-AR); writes the model and aesdata_train.json to the output dir."""
     from aesdata.train.run import summary_rows, train_from_file
 
-    overrides = {"model.name_or_path": model, "dataset.path": dataset, "training.output_dir": output_dir,
-                 "training.max_steps": max_steps}
+    overrides = {
+        "model.name_or_path": model,
+        "dataset.path": dataset,
+        "training.output_dir": output_dir,
+        "training.max_steps": max_steps,
+    }
     result = train_from_file(recipe, overrides)
     table = Table(title=f"aesdata train {recipe}")
     table.add_column("what")
@@ -217,7 +279,9 @@ def train(
 @app.command()
 @friendly
 def push(
-    run: Annotated[Path, typer.Argument(help="A run directory (its exported dataset is pushed) or a dataset folder.")],
+    run: Annotated[
+        Path, typer.Argument(help="A run directory (its exported dataset is pushed) or a dataset folder.")
+    ],
     repo_id: Annotated[str, typer.Argument(help="Hub dataset repo, e.g. my-org/aescode-demo.")],
     private: Annotated[bool, typer.Option("--private", help="Create the repo as private.")] = False,
 ) -> None:
@@ -225,15 +289,19 @@ def push(
     from aesdata.hub import push as push_folder
 
     result = push_folder(run, repo_id, private=private, log=lambda line: err.print(line, highlight=False))
-    out.print(f"[bold green]Pushed[/] {len(result['uploaded'])} file(s) ({result['bytes'] / 1e6:.1f} MB), "
-              f"{len(result['unchanged'])} unchanged, {len(result['deleted'])} deleted: {result['url']}")
+    out.print(
+        f"[bold green]Pushed[/] {len(result['uploaded'])} file(s) ({result['bytes'] / 1e6:.1f} MB), "
+        f"{len(result['unchanged'])} unchanged, {len(result['deleted'])} deleted: {result['url']}"
+    )
 
 
 @app.command()
 @friendly
 def report(
     run: Annotated[Path, typer.Argument(help="A run directory (e.g. runs/demo).")],
-    out_file: Annotated[Path | None, typer.Option("--out", help="HTML file to write (default: <run>/report.html).")] = None,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="HTML file to write (default: <run>/report.html).")
+    ] = None,
 ) -> None:
     """Write one self-contained HTML report: funnel, score charts, thumbnail gallery, duplicate clusters, rationales."""
     from aesdata.report import build_report
@@ -242,7 +310,9 @@ def report(
     out.print(f"[bold green]Report:[/] {path} ({path.stat().st_size / 1e6:.1f} MB) — open it in a browser")
 
 
-assets_app = typer.Typer(help="The offline store of CDN libraries and web fonts that pages render with.", no_args_is_help=True)
+assets_app = typer.Typer(
+    help="The offline store of CDN libraries and web fonts that pages render with.", no_args_is_help=True
+)
 app.add_typer(assets_app, name="assets")
 
 
@@ -254,7 +324,9 @@ def assets_fetch() -> None:
 
     counts = fill_store(log=lambda line: err.print(line, highlight=False))
     ok, line = store_status()
-    out.print(f"{'[green]complete[/]' if ok else '[red]incomplete[/]'}: {escape(line)} ({counts['fetched']} fetched now)")
+    out.print(
+        f"{'[green]complete[/]' if ok else '[red]incomplete[/]'}: {escape(line)} ({counts['fetched']} fetched now)"
+    )
 
 
 @assets_app.command("status")

@@ -33,7 +33,12 @@ def check_browser() -> Check:
     except ImportError:
         path = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
         version = _cmd([path, "--version"]) if path else ""
-        return Check("Chromium", bool(path), version or "not found", "run `just setup` as root, or `apt-get install chromium`")
+        return Check(
+            "Chromium",
+            bool(path),
+            version or "not found",
+            "run `just setup` as root, or `apt-get install chromium`",
+        )
     from aesdata.errors import AesdataError
 
     try:
@@ -43,7 +48,13 @@ def check_browser() -> Check:
     return Check("Chromium", True, f"{info.version} ({info.path}, {info.origin})")
 
 
-FONT_PACKAGES = ("fonts-liberation", "fonts-dejavu-core", "fonts-noto-core", "fonts-noto-cjk", "fonts-noto-color-emoji")
+FONT_PACKAGES = (
+    "fonts-liberation",
+    "fonts-dejavu-core",
+    "fonts-noto-core",
+    "fonts-noto-cjk",
+    "fonts-noto-color-emoji",
+)
 
 
 def installed_font_packages() -> dict[str, str]:
@@ -65,7 +76,11 @@ def check_fonts() -> Check:
     if have:
         found = f"{len(have)} font packages" + (f"; missing {', '.join(missing)}" if missing else "")
     else:
-        found = f"{len(set(families.splitlines()))} font families (not Debian: packages unknown)" if families else "fontconfig not found"
+        found = (
+            f"{len(set(families.splitlines()))} font families (not Debian: packages unknown)"
+            if families
+            else "fontconfig not found"
+        )
     ok = not missing if have else bool(families)
     return Check("Fonts", ok, found, f"apt-get install {' '.join(missing or FONT_PACKAGES)}")
 
@@ -76,11 +91,19 @@ def check_sandbox() -> Check:
         from aesdata.render.isolation import detect_isolation
     except ImportError:
         path = shutil.which("bwrap")
-        return Check("Plot sandbox", bool(path), f"bubblewrap at {path}" if path else "bubblewrap not found",
-                     "apt-get install bubblewrap (else only resource limits isolate plot scripts)")
+        return Check(
+            "Plot sandbox",
+            bool(path),
+            f"bubblewrap at {path}" if path else "bubblewrap not found",
+            "apt-get install bubblewrap (else only resource limits isolate plot scripts)",
+        )
     info = detect_isolation()
-    return Check("Plot sandbox", info.get("method") == "bwrap", f"{info.get('method')}: {info.get('details', '')}",
-                 "apt-get install bubblewrap (else only resource limits isolate plot scripts)")
+    return Check(
+        "Plot sandbox",
+        info.get("method") == "bwrap",
+        f"{info.get('method')}: {info.get('details', '')}",
+        "apt-get install bubblewrap (else only resource limits isolate plot scripts)",
+    )
 
 
 def check_assets() -> Check:
@@ -115,13 +138,22 @@ def check_gpu() -> Check:
     if torch.cuda.is_available():
         names = ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
         return Check("GPU", True, names, required=False)
-    return Check("GPU", False, f"none (torch {torch.__version__})", "optional: vLLM and fast training need a CUDA GPU", required=False)
+    return Check(
+        "GPU",
+        False,
+        f"none (torch {torch.__version__})",
+        "optional: vLLM and fast training need a CUDA GPU",
+        required=False,
+    )
 
 
 def run_checks() -> list[Check]:
     """Every check, in display order."""
     return [
-        check_browser(), check_fonts(), check_assets(), check_sandbox(),
+        check_browser(),
+        check_fonts(),
+        check_assets(),
+        check_sandbox(),
         check_module("torch", "torch (train extra)", "pip install -e '.[train]' -c .ci/constraints.txt"),
         check_module("trl", "trl (train extra)", "pip install -e '.[train]'"),
         check_module("ray", "ray (ray extra)", "pip install -e '.[ray]'"),

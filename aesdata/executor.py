@@ -35,7 +35,15 @@ from typing import Any
 
 import pyarrow as pa
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.text import Text
 
 import aesdata
@@ -117,9 +125,17 @@ class _FailColumn(ProgressColumn):
 
 def make_progress(console: Console) -> Progress:
     """The build's progress display: per step done/total rows, rate, ETA and failures."""
-    return Progress(TextColumn("[bold]{task.description:<14}"), BarColumn(bar_width=28), MofNCompleteColumn(),
-                    _RateColumn(), TimeRemainingColumn(), _FailColumn(), TextColumn("{task.fields[note]}", style="dim"),
-                    console=console, transient=False)
+    return Progress(
+        TextColumn("[bold]{task.description:<14}"),
+        BarColumn(bar_width=28),
+        MofNCompleteColumn(),
+        _RateColumn(),
+        TimeRemainingColumn(),
+        _FailColumn(),
+        TextColumn("{task.fields[note]}", style="dim"),
+        console=console,
+        transient=False,
+    )
 
 
 # --------------------------------------------------------------------------- shard work
@@ -170,7 +186,11 @@ class _ShardRunner:
             result = self.stage.process(table)
         result = _finish_output(self.stage, table, result)
         failures = int(self.stage.failures(result))
-        marker = {"fingerprint": self.job.fingerprint, "failures": failures, "seconds": round(time.perf_counter() - t0, 3)}
+        marker = {
+            "fingerprint": self.job.fingerprint,
+            "failures": failures,
+            "seconds": round(time.perf_counter() - t0, 3),
+        }
         self.out.write_shard(i, result, marker)
         return {"rows": result.num_rows, "failures": failures}
 
@@ -182,7 +202,9 @@ def _finish_output(stage: Stage, table: pa.Table, result: pa.Table) -> pa.Table:
             raise AesdataError(f"Stage {stage.name!r} returned rows without an 'id' column.")
         return conform(result, ["id", *[c for c in stage.outputs if c != "id"]])
     if result.num_rows != table.num_rows:
-        raise AesdataError(f"Stage {stage.name!r} returned {result.num_rows} rows for a shard of {table.num_rows}.")
+        raise AesdataError(
+            f"Stage {stage.name!r} returned {result.num_rows} rows for a shard of {table.num_rows}."
+        )
     result = conform(result, list(stage.outputs))
     return result.add_column(0, "id", table.column("id"))
 
@@ -229,8 +251,15 @@ class _Reader:
 class LocalExecutor:
     """Runs a ``Pipeline`` into a run directory on this machine."""
 
-    def __init__(self, pipeline: Pipeline, run_dir: Path, *, limit: int | None = None, workers: int | None = None,
-                 console: Console | None = None) -> None:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        run_dir: Path,
+        *,
+        limit: int | None = None,
+        workers: int | None = None,
+        console: Console | None = None,
+    ) -> None:
         self.pipeline = pipeline
         self.rundir = RunDir(run_dir)
         self.limit = limit
@@ -239,16 +268,27 @@ class LocalExecutor:
         self.log_dir = run_dir / "logs"
 
     def _context(self, step: Step) -> StageContext:
-        return StageContext(spec_dir=self.pipeline.path.parent, run_dir=self.rundir.path,
-                            stage_dir=self.rundir.step(step.id).path, limit=self.limit, settings=self.pipeline.settings)
+        return StageContext(
+            spec_dir=self.pipeline.path.parent,
+            run_dir=self.rundir.path,
+            stage_dir=self.rundir.step(step.id).path,
+            limit=self.limit,
+            settings=self.pipeline.settings,
+        )
 
     def fingerprints(self) -> list[str]:
         """The fingerprint of every step, chained from the first."""
         fps, prev = [], ""
         for step in self.pipeline.steps:
             stage = step.stage(step.config, self._context(step))
-            parts = {"stage": step.stage.name, "version": step.stage.version, "config": step.config_dict(),
-                     "extra": stage.fingerprint_extra(), "upstream": prev, "schema": SCHEMA_VERSION}
+            parts = {
+                "stage": step.stage.name,
+                "version": step.stage.version,
+                "config": {k: v for k, v in step.config_dict().items() if k not in step.stage.tuning_keys},
+                "extra": stage.fingerprint_extra(),
+                "upstream": prev,
+                "schema": SCHEMA_VERSION,
+            }
             if step.stage.mode == "source":
                 parts.update(shard_size=self.pipeline.shard_size, limit=self.limit)
             prev = _hash(parts)
@@ -265,7 +305,7 @@ class LocalExecutor:
         sources: dict[str, str] = {}
         n_shards = 0
         with make_progress(self.console) as progress:
-            for k, (step, fp) in enumerate(zip(p.steps, fps)):
+            for k, (step, fp) in enumerate(zip(p.steps, fps, strict=True)):
                 sd = self.rundir.step(step.id)
                 redone = sd.prepare(fp, {"stage": step.stage.name, "config": step.config_dict()})
                 report = StepReport(step.id, step.stage.name, step.stage.mode, redone=redone)
@@ -298,8 +338,14 @@ class LocalExecutor:
                 if summary is not None:
                     result.summaries[step.id] = summary
                     manifest["summaries"][step.id] = summary
-                manifest["steps"][k].update(status="complete", rows=report.rows, failures=report.failures,
-                                            shards=n_shards, seconds=report.seconds, skipped_shards=report.skipped)
+                manifest["steps"][k].update(
+                    status="complete",
+                    rows=report.rows,
+                    failures=report.failures,
+                    shards=n_shards,
+                    seconds=report.seconds,
+                    skipped_shards=report.skipped,
+                )
                 self.rundir.write_manifest(manifest)
                 result.steps.append(report)
         manifest["status"] = "complete"
@@ -311,31 +357,49 @@ class LocalExecutor:
         p = self.pipeline
         versions = environment_versions()
         steps = []
-        for step, fp in zip(p.steps, fps):
+        for step, fp in zip(p.steps, fps, strict=True):
             stage = step.stage(step.config, self._context(step))
             versions.update(stage.versions())
-            steps.append({"id": step.id, "stage": step.stage.name, "mode": step.stage.mode, "version": step.stage.version,
-                          "fingerprint": fp, "config": step.config_dict(), "config_hash": _hash(step.config_dict()),
-                          "outputs": list(step.stage.outputs), "resources": step.stage.resources.model_dump(),
-                          "status": "pending"})
+            steps.append(
+                {
+                    "id": step.id,
+                    "stage": step.stage.name,
+                    "mode": step.stage.mode,
+                    "version": step.stage.version,
+                    "fingerprint": fp,
+                    "config": step.config_dict(),
+                    "config_hash": _hash(step.config_dict()),
+                    "outputs": list(step.stage.outputs),
+                    "resources": step.stage.resources.model_dump(),
+                    "status": "pending",
+                }
+            )
         old: dict[str, Any] = {}
         if self.rundir.manifest_path.exists():
             try:
                 old = self.rundir.manifest()
             except AesdataError:
                 old = {}
-        return {"aesdata_version": aesdata.__version__, "schema_version": SCHEMA_VERSION,
-                "pipeline": {"name": p.name, "path": str(p.path), "spec_hash": p.spec_hash, "text": p.text},
-                "limit": self.limit, "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "status": "running", "versions": versions, "steps": steps,
-                "summaries": {k: v for k, v in old.get("summaries", {}).items() if k in {s.id for s in p.steps}}}
+        return {
+            "aesdata_version": aesdata.__version__,
+            "schema_version": SCHEMA_VERSION,
+            "pipeline": {"name": p.name, "path": str(p.path), "spec_hash": p.spec_hash, "text": p.text},
+            "limit": self.limit,
+            "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "status": "running",
+            "versions": versions,
+            "steps": steps,
+            "summaries": {k: v for k, v in old.get("summaries", {}).items() if k in {s.id for s in p.steps}},
+        }
 
     # ----------------------------------------------------------------- sources
     def _run_source(self, step: Step, fp: str, sd: StepDir, report: StepReport, progress: Progress) -> int:
         done = sd.completion()
         if done:
             report.shards = report.skipped = done["n_shards"]
-            progress.add_task(step.id, total=done["rows"], completed=done["rows"], failures=0, note="done earlier")
+            progress.add_task(
+                step.id, total=done["rows"], completed=done["rows"], failures=0, note="done earlier"
+            )
             return int(done["n_shards"])
         task = progress.add_task(step.id, total=None, failures=0, note="reading")
         stage = step.stage(step.config, self._context(step))
@@ -346,7 +410,9 @@ class LocalExecutor:
             stage.teardown()
         table = pa.concat_tables([conform(b, list(step.stage.outputs)) for b in batches]) if batches else None
         if table is None or table.num_rows == 0:
-            raise AesdataError(f"Source step {step.id!r} produced no rows.", "Check the input path and its contents.")
+            raise AesdataError(
+                f"Source step {step.id!r} produced no rows.", "Check the input path and its contents."
+            )
         if self.limit is not None:
             table = table.slice(0, self.limit)
         ids = table.column("id").to_pylist()
@@ -363,21 +429,45 @@ class LocalExecutor:
         return n
 
     # ----------------------------------------------------------------- shard-wise
-    def _run_sharded(self, step: Step, fp: str, sd: StepDir, n_shards: int, sources: dict[str, str],
-                     report: StepReport, progress: Progress) -> None:
+    def _run_sharded(
+        self,
+        step: Step,
+        fp: str,
+        sd: StepDir,
+        n_shards: int,
+        sources: dict[str, str],
+        report: StepReport,
+        progress: Progress,
+    ) -> None:
         todo = [i for i in range(n_shards) if not sd.is_done(i, fp)]
         markers = {i: sd.marker_path(i) for i in range(n_shards)}
-        done_rows = sum(json.loads(markers[i].read_text()).get("rows", 0) for i in range(n_shards) if i not in todo)
+        done_rows = sum(
+            json.loads(markers[i].read_text()).get("rows", 0) for i in range(n_shards) if i not in todo
+        )
         in_rows = _rows_per_shard(self.rundir, sources, n_shards)
         total = sum(in_rows) if step.stage.mode == "map" else None
         report.shards, report.skipped = n_shards, n_shards - len(todo)
-        task = progress.add_task(step.id, total=total, completed=done_rows if total else 0, failures=0,
-                                 note=f"{report.skipped} shards done earlier" if report.skipped else "")
+        task = progress.add_task(
+            step.id,
+            total=total,
+            completed=done_rows if total else 0,
+            failures=0,
+            note=f"{report.skipped} shards done earlier" if report.skipped else "",
+        )
         if not todo:
             progress.update(task, total=done_rows, completed=done_rows)
             return
         columns = _input_columns(step.stage, sources)
-        job = _ShardJob(step.stage, step.config, self._context(step), self.rundir.path, step.id, fp, columns, dict(sources))
+        job = _ShardJob(
+            step.stage,
+            step.config,
+            self._context(step),
+            self.rundir.path,
+            step.id,
+            fp,
+            columns,
+            dict(sources),
+        )
         workers = plan_workers(step.stage, len(todo), self.workers)
         report.workers = workers
         progress.update(task, note=f"{workers} worker{'s' * (workers > 1)}")
@@ -409,7 +499,9 @@ class LocalExecutor:
             tasks.put(i)
         for _ in range(workers):
             tasks.put(None)
-        procs = [ctx.Process(target=_worker_main, args=(job, tasks, results), daemon=True) for _ in range(workers)]
+        procs = [
+            ctx.Process(target=_worker_main, args=(job, tasks, results), daemon=True) for _ in range(workers)
+        ]
         for proc in procs:
             proc.start()
         pending = set(todo)
@@ -420,7 +512,9 @@ class LocalExecutor:
                 except queue.Empty:
                     dead = [p for p in procs if p.exitcode not in (None, 0)]
                     if dead:
-                        self._raise_stage_error(step, min(pending), f"a worker process died (exit code {dead[0].exitcode})", "")
+                        self._raise_stage_error(
+                            step, min(pending), f"a worker process died (exit code {dead[0].exitcode})", ""
+                        )
                     continue
                 if kind == "ok":
                     pending.discard(i)
@@ -441,12 +535,22 @@ class LocalExecutor:
         log = self.log_dir / f"{step.id}-shard-{shard:05d}.log"
         log.write_text(tb or message)
         where = f"shard {shard}" if shard >= 0 else "setup"
-        raise AesdataError(f"Step {step.id!r} ({step.stage.name}) failed on {where}: {message}",
-                           f"Finished shards are kept; the traceback is in {log}. Fix the cause and rerun the same command to resume.")
+        raise AesdataError(
+            f"Step {step.id!r} ({step.stage.name}) failed on {where}: {message}",
+            f"Finished shards are kept; the traceback is in {log}. Fix the cause and rerun the same command to resume.",
+        )
 
     # ----------------------------------------------------------------- global
-    def _run_global(self, step: Step, fp: str, sd: StepDir, n_shards: int, sources: dict[str, str],
-                    report: StepReport, progress: Progress) -> None:
+    def _run_global(
+        self,
+        step: Step,
+        fp: str,
+        sd: StepDir,
+        n_shards: int,
+        sources: dict[str, str],
+        report: StepReport,
+        progress: Progress,
+    ) -> None:
         report.shards = n_shards
         if all(sd.is_done(i, fp) for i in range(n_shards)):
             report.skipped = n_shards
@@ -476,7 +580,9 @@ class LocalExecutor:
             ids = self.rundir.read_columns(i, ("id",), sources).column("id").to_pylist()
             missing = [x for x in ids if x not in pos]
             if missing:
-                raise AesdataError(f"Global step {step.id!r} returned no row for id {missing[0]} (and {len(missing) - 1} more).")
+                raise AesdataError(
+                    f"Global step {step.id!r} returned no row for id {missing[0]} (and {len(missing) - 1} more)."
+                )
             part = out.take(pa.array([pos[x] for x in ids], pa.int64()))
             f = int(stage.failures(part))
             failures += f
@@ -503,8 +609,23 @@ def _rows_per_shard(rundir: RunDir, sources: dict[str, str], n_shards: int) -> l
 
 def environment_versions() -> dict[str, str]:
     """Versions of what changes the data: Python, aesdata and the libraries that write or score it."""
-    out = {"python": platform.python_version(), "platform": platform.platform(), "aesdata": aesdata.__version__}
-    for pkg in ("pyarrow", "duckdb", "datasets", "playwright", "imagehash", "datasketch", "matplotlib", "seaborn", "plotly", "pillow"):
+    out = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "aesdata": aesdata.__version__,
+    }
+    for pkg in (
+        "pyarrow",
+        "duckdb",
+        "datasets",
+        "playwright",
+        "imagehash",
+        "datasketch",
+        "matplotlib",
+        "seaborn",
+        "plotly",
+        "pillow",
+    ):
         try:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:

@@ -83,7 +83,11 @@ def local_file(root: Path, path: Path) -> LocalFile:
 
 def scan_folder(root: Path) -> list[LocalFile]:
     """Every file of an export folder except hidden ones (``.cache``, temporary files), sorted by path."""
-    files = [p for p in root.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)]
+    files = [
+        p
+        for p in root.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    ]
     return [local_file(root, p) for p in sorted(files)]
 
 
@@ -94,8 +98,9 @@ def same_content(local: LocalFile, remote: RemoteFile) -> bool:
     return remote.blob_id == local.git_sha1
 
 
-def plan_upload(local: Iterable[LocalFile], remote: Iterable[RemoteFile], *, max_files: int = 50,
-                max_bytes: int = 2 << 30) -> UploadPlan:
+def plan_upload(
+    local: Iterable[LocalFile], remote: Iterable[RemoteFile], *, max_files: int = 50, max_bytes: int = 2 << 30
+) -> UploadPlan:
     """Plan a push of ``local`` files given the ``remote`` tree (pure: no I/O).
 
     Files whose content the Hub already holds are skipped. ``data/`` files go first, in commits of at
@@ -135,8 +140,14 @@ def _status(e: BaseException) -> int | None:
     return getattr(response, "status_code", None)
 
 
-def with_retries(fn: Callable[[], T], *, attempts: int = 6, base: float = 1.0, cap: float = 60.0,
-                 sleep: Callable[[float], None] = time.sleep) -> T:
+def with_retries(
+    fn: Callable[[], T],
+    *,
+    attempts: int = 6,
+    base: float = 1.0,
+    cap: float = 60.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
     """Call ``fn``; on HTTP 429 / 5xx or a connection error wait (``Retry-After`` or exponential backoff
     with jitter, at most ``cap`` seconds) and try again, ``attempts`` times in all."""
     import httpx
@@ -146,12 +157,16 @@ def with_retries(fn: Callable[[], T], *, attempts: int = 6, base: float = 1.0, c
             return fn()
         except Exception as e:
             status = _status(e)
-            transient = status == 429 or (status is not None and status >= 500) or isinstance(e, httpx.TransportError)
+            transient = (
+                status == 429 or (status is not None and status >= 500) or isinstance(e, httpx.TransportError)
+            )
             if not transient or k == attempts - 1:
                 raise
             retry_after = getattr(getattr(e, "response", None), "headers", {}).get("Retry-After")
             try:
-                wait = float(retry_after) if retry_after is not None else base * 2**k * (1 + random.random() / 2)
+                wait = (
+                    float(retry_after) if retry_after is not None else base * 2**k * (1 + random.random() / 2)
+                )
             except ValueError:
                 wait = base * 2**k
             sleep(min(wait, cap))
@@ -170,13 +185,24 @@ def dataset_folder(target: Path) -> Path:
                 return Path(summary["dataset"])
         if (target / "dataset" / "data").is_dir():
             return target / "dataset"
-        raise AesdataError(f"Run {target} has no exported dataset.", "Add an `export` step to the pipeline and rebuild.")
-    raise AesdataError(f"{target} is neither a run directory nor a dataset folder (README.md + data/).",
-                       "Pass the run directory a build wrote (e.g. runs/demo) or its dataset folder.")
+        raise AesdataError(
+            f"Run {target} has no exported dataset.", "Add an `export` step to the pipeline and rebuild."
+        )
+    raise AesdataError(
+        f"{target} is neither a run directory nor a dataset folder (README.md + data/).",
+        "Pass the run directory a build wrote (e.g. runs/demo) or its dataset folder.",
+    )
 
 
-def push(target: Path, repo_id: str, *, private: bool = False, token: str | None = None, base_wait: float = 1.0,
-         log: Callable[[str], None] = print) -> dict[str, Any]:
+def push(
+    target: Path,
+    repo_id: str,
+    *,
+    private: bool = False,
+    token: str | None = None,
+    base_wait: float = 1.0,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
     """Upload the export of ``target`` (a run or dataset folder) to dataset repo ``repo_id``; return a summary.
 
     The summary holds ``url``, ``uploaded`` / ``unchanged`` / ``deleted`` paths, ``bytes`` and ``commits``.
@@ -188,21 +214,31 @@ def push(target: Path, repo_id: str, *, private: bool = False, token: str | None
     folder = dataset_folder(target)
     api = HfApi(token=token)
     try:
-        url = with_retries(lambda: api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True),
-                           base=base_wait)
+        url = with_retries(
+            lambda: api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True),
+            base=base_wait,
+        )
         remote = with_retries(lambda: _remote_files(api, repo_id), base=base_wait)
         plan = plan_upload(scan_folder(folder), remote)
-        log(f"{repo_id}: {len(plan.upload)} file(s) to upload ({plan.upload_bytes / 1e6:.1f} MB), "
-            f"{len(plan.unchanged)} already there, {len(plan.delete)} to delete, in {len(plan.commits)} commit(s)")
+        log(
+            f"{repo_id}: {len(plan.upload)} file(s) to upload ({plan.upload_bytes / 1e6:.1f} MB), "
+            f"{len(plan.unchanged)} already there, {len(plan.delete)} to delete, in {len(plan.commits)} commit(s)"
+        )
         for k, files in enumerate(plan.commits, 1):
-            ops: list[Any] = [CommitOperationAdd(path_in_repo=f.path, path_or_fileobj=str(folder / f.path)) for f in files]
+            ops: list[Any] = [
+                CommitOperationAdd(path_in_repo=f.path, path_or_fileobj=str(folder / f.path)) for f in files
+            ]
             if k == len(plan.commits):
                 ops += [CommitOperationDelete(path_in_repo=p) for p in plan.delete]
             message = f"aesdata push: {'data ' + str(k) + '/' + str(len(plan.commits)) if k < len(plan.commits) else 'card, images'}"
 
             def commit(ops: list[Any] = ops, message: str = message) -> Any:
-                fresh = [CommitOperationAdd(path_in_repo=o.path_in_repo, path_or_fileobj=o.path_or_fileobj)
-                         if isinstance(o, CommitOperationAdd) else o for o in ops]  # an Add cannot be reused after a failure
+                fresh = [
+                    CommitOperationAdd(path_in_repo=o.path_in_repo, path_or_fileobj=o.path_or_fileobj)
+                    if isinstance(o, CommitOperationAdd)
+                    else o
+                    for o in ops
+                ]  # an Add cannot be reused after a failure
                 return api.create_commit(repo_id, fresh, commit_message=message, repo_type="dataset")
 
             with_retries(commit, base=base_wait)
@@ -210,9 +246,18 @@ def push(target: Path, repo_id: str, *, private: bool = False, token: str | None
     except HfHubHTTPError as e:
         raise _hub_error(e, repo_id) from None
     except (OSError, httpx.TransportError) as e:
-        raise AesdataError(f"Cannot reach the Hub to push {repo_id}: {e}.", "Check the network (and HF_ENDPOINT), then rerun: the push resumes.") from None
-    return {"url": str(url), "uploaded": [f.path for f in plan.upload], "unchanged": plan.unchanged,
-            "deleted": plan.delete, "bytes": plan.upload_bytes, "commits": len(plan.commits)}
+        raise AesdataError(
+            f"Cannot reach the Hub to push {repo_id}: {e}.",
+            "Check the network (and HF_ENDPOINT), then rerun: the push resumes.",
+        ) from None
+    return {
+        "url": str(url),
+        "uploaded": [f.path for f in plan.upload],
+        "unchanged": plan.unchanged,
+        "deleted": plan.delete,
+        "bytes": plan.upload_bytes,
+        "commits": len(plan.commits),
+    }
 
 
 def _remote_files(api: Any, repo_id: str) -> list[RemoteFile]:
@@ -223,15 +268,27 @@ def _remote_files(api: Any, repo_id: str) -> list[RemoteFile]:
         entries = list(api.list_repo_tree(repo_id, repo_type="dataset", recursive=True))
     except (EntryNotFoundError, RevisionNotFoundError):  # a new, empty repo
         return []
-    return [RemoteFile(e.path, e.size, e.lfs.sha256 if e.lfs else None, e.blob_id) for e in entries if isinstance(e, RepoFile)]
+    return [
+        RemoteFile(e.path, e.size, e.lfs.sha256 if e.lfs else None, e.blob_id)
+        for e in entries
+        if isinstance(e, RepoFile)
+    ]
 
 
 def _hub_error(e: Exception, repo_id: str) -> AesdataError:
     status = _status(e)
     first = (str(e).strip().splitlines() or [""])[0]
     if status in (401, 403):
-        return AesdataError(f"The Hub refused to let you write to {repo_id} ({status}): {first}",
-                            "Log in with `hf auth login` (or set HF_TOKEN) with a token that can write to that namespace.")
+        return AesdataError(
+            f"The Hub refused to let you write to {repo_id} ({status}): {first}",
+            "Log in with `hf auth login` (or set HF_TOKEN) with a token that can write to that namespace.",
+        )
     if status == 404:
-        return AesdataError(f"The Hub has no dataset repo {repo_id} you can see ({first}).", "Check the repo id (namespace/name).")
-    return AesdataError(f"Pushing to {repo_id} failed ({status or 'error'}): {first}", "Rerun the same command: the push resumes where it stopped.")
+        return AesdataError(
+            f"The Hub has no dataset repo {repo_id} you can see ({first}).",
+            "Check the repo id (namespace/name).",
+        )
+    return AesdataError(
+        f"Pushing to {repo_id} failed ({status or 'error'}): {first}",
+        "Rerun the same command: the push resumes where it stopped.",
+    )

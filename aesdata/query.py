@@ -20,12 +20,17 @@ from aesdata.rundir import RunDir
 def connect(run: Path) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with the run's ``samples`` view."""
     if not run.is_dir():
-        raise AesdataError(f"Run directory {run} does not exist.", "Pass the folder a build wrote, e.g. runs/demo.")
+        raise AesdataError(
+            f"Run directory {run} does not exist.", "Pass the folder a build wrote, e.g. runs/demo."
+        )
     con = duckdb.connect()
     try:
         con.execute(f"CREATE VIEW samples AS {RunDir(run).samples_sql()}")
     except duckdb.Error as e:
-        raise AesdataError(f"Cannot open the shards of {run}: {str(e).splitlines()[0]}", "A shard may be corrupt: rebuild with --fresh.") from None
+        raise AesdataError(
+            f"Cannot open the shards of {run}: {str(e).splitlines()[0]}",
+            "A shard may be corrupt: rebuild with --fresh.",
+        ) from None
     return con
 
 
@@ -39,9 +44,13 @@ def run_sql(run: Path, query: str) -> pa.Table:
         msg = " ".join(str(e).split())
         shard = re.search(r"'([^']*shard-\d+\.parquet)'", msg)
         if shard and isinstance(e, (duckdb.InvalidInputException, duckdb.IOException)):
-            raise AesdataError(f"Shard {shard.group(1)} is corrupt or unreadable ({msg}).",
-                               "Delete it and its .done marker (or rebuild with --fresh); other shards are kept.") from None
-        raise AesdataError(f"SQL error: {msg}", "The view is called `samples`; list its columns with `DESCRIBE samples`.") from None
+            raise AesdataError(
+                f"Shard {shard.group(1)} is corrupt or unreadable ({msg}).",
+                "Delete it and its .done marker (or rebuild with --fresh); other shards are kept.",
+            ) from None
+        raise AesdataError(
+            f"SQL error: {msg}", "The view is called `samples`; list its columns with `DESCRIBE samples`."
+        ) from None
     finally:
         con.close()
 
@@ -60,12 +69,17 @@ def _cell(value: object) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def write_result(table: pa.Table, fmt: str, output: Path | None, console: Console, max_rows: int = 50) -> None:
+def write_result(
+    table: pa.Table, fmt: str, output: Path | None, console: Console, max_rows: int = 50
+) -> None:
     """Show or write a query result in ``fmt`` (table | csv | json | parquet)."""
     fmt = fmt.lower()
     if fmt == "table":
-        view = Table(show_lines=False, caption=f"{table.num_rows} row{'s' * (table.num_rows != 1)}"
-                     + (f" (first {max_rows} shown)" if table.num_rows > max_rows else ""))
+        view = Table(
+            show_lines=False,
+            caption=f"{table.num_rows} row{'s' * (table.num_rows != 1)}"
+            + (f" (first {max_rows} shown)" if table.num_rows > max_rows else ""),
+        )
         for name in table.column_names:
             view.add_column(name, overflow="fold")
         for row in table.slice(0, max_rows).to_pylist():
@@ -88,7 +102,9 @@ def write_result(table: pa.Table, fmt: str, output: Path | None, console: Consol
             console.file.write(buf.getvalue().to_pybytes().decode())
     elif fmt == "json":
         rows = table.drop_columns(binary).to_pylist() if binary else table.to_pylist()
-        text = "\n".join(json.dumps(r, default=str, ensure_ascii=False) for r in rows) + ("\n" if rows else "")
+        text = "\n".join(json.dumps(r, default=str, ensure_ascii=False) for r in rows) + (
+            "\n" if rows else ""
+        )
         if output:
             output.write_text(text)
         else:

@@ -23,7 +23,9 @@ def read_text(path: Path, what: str = "File") -> str:
     except FileNotFoundError:
         raise AesdataError(f"{what} {path} does not exist.") from None
     except UnicodeDecodeError as e:
-        raise AesdataError(f"{what} {path} is not UTF-8 text (bad byte at offset {e.start}).", "Re-encode it as UTF-8.") from None
+        raise AesdataError(
+            f"{what} {path} is not UTF-8 text (bad byte at offset {e.start}).", "Re-encode it as UTF-8."
+        ) from None
     except OSError as e:
         raise AesdataError(f"Cannot read {what.lower()} {path}: {e.strerror}.") from None
 
@@ -46,8 +48,10 @@ def read_records(path: Path) -> Iterator[dict[str, Any]]:
             try:
                 obj = json.loads(line)
             except ValueError as e:
-                raise AesdataError(f"{path} line {n} is not valid JSON ({e.msg} at column {e.colno}).",
-                                   "Each line of a .jsonl file must be one JSON object.") from None
+                raise AesdataError(
+                    f"{path} line {n} is not valid JSON ({e.msg} at column {e.colno}).",
+                    "Each line of a .jsonl file must be one JSON object.",
+                ) from None
             if not isinstance(obj, dict):
                 raise AesdataError(f"{path} line {n} is a JSON {type(obj).__name__}, not an object.")
             yield obj
@@ -72,14 +76,20 @@ def read_records(path: Path) -> Iterator[dict[str, Any]]:
         import pandas as pd
 
         try:
-            frame = pd.read_csv(io.StringIO(read_text(path, "Input file")), sep="\t" if suffix == ".tsv" else ",",
-                                dtype=str, keep_default_na=False)
+            frame = pd.read_csv(
+                io.StringIO(read_text(path, "Input file")),
+                sep="\t" if suffix == ".tsv" else ",",
+                dtype=str,
+                keep_default_na=False,
+            )
         except (ValueError, pd.errors.ParserError) as e:
             raise AesdataError(f"{path} is not a readable CSV file ({str(e).splitlines()[0]}).") from None
         yield from frame.to_dict(orient="records")
     else:
-        raise AesdataError(f"Cannot read {path}: unknown file type {suffix!r}.",
-                           "Use .jsonl, .json, .parquet, .csv or a Hugging Face dataset folder.")
+        raise AesdataError(
+            f"Cannot read {path}: unknown file type {suffix!r}.",
+            "Use .jsonl, .json, .parquet, .csv or a Hugging Face dataset folder.",
+        )
 
 
 def _read_hf_folder(path: Path) -> Iterator[dict[str, Any]]:
@@ -92,7 +102,9 @@ def _read_hf_folder(path: Path) -> Iterator[dict[str, Any]]:
         else:
             ds = datasets.load_dataset(str(path))
     except (OSError, ValueError, FileNotFoundError) as e:
-        raise AesdataError(f"{path} is not a Hugging Face dataset folder ({str(e).splitlines()[0]}).") from None
+        raise AesdataError(
+            f"{path} is not a Hugging Face dataset folder ({str(e).splitlines()[0]})."
+        ) from None
     splits = ds.values() if isinstance(ds, datasets.DatasetDict) else [ds]
     for split in splits:
         images = [name for name, feat in split.features.items() if isinstance(feat, datasets.Image)]

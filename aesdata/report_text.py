@@ -16,8 +16,16 @@ def print_build_summary(console: Console, result: BuildResult) -> None:
     for col in ("step", "stage", "rows", "failed", "shards", "resumed", "workers", "seconds"):
         steps.add_column(col, justify="right" if col not in ("step", "stage") else "left", no_wrap=True)
     for s in result.steps:
-        steps.add_row(s.id, s.stage, str(s.rows), str(s.failures), str(s.shards),
-                      f"{s.skipped}/{s.shards}" if s.skipped else "-", str(s.workers), f"{s.seconds:.1f}")
+        steps.add_row(
+            s.id,
+            s.stage,
+            str(s.rows),
+            str(s.failures),
+            str(s.shards),
+            f"{s.skipped}/{s.shards}" if s.skipped else "-",
+            str(s.workers),
+            f"{s.seconds:.1f}",
+        )
     console.print(steps)
     try:
         cols = {r["column_name"] for r in run_sql(result.run_dir, "DESCRIBE samples").to_pylist()}
@@ -33,7 +41,10 @@ def print_build_summary(console: Console, result: BuildResult) -> None:
         metrics.append("count(DISTINCT cluster_id) AS clusters")
     if "selected" in cols:
         metrics.append("count(*) FILTER (WHERE selected) AS selected")
-    table = run_sql(result.run_dir, f"SELECT kind, category, {', '.join(metrics)} FROM samples GROUP BY ALL ORDER BY kind, category")
+    table = run_sql(
+        result.run_dir,
+        f"SELECT kind, category, {', '.join(metrics)} FROM samples GROUP BY ALL ORDER BY kind, category",
+    )
     view = Table(title="Samples by category")
     for name in table.column_names:
         view.add_column(name, justify="right" if name not in ("kind", "category") else "left")
@@ -44,26 +55,43 @@ def print_build_summary(console: Console, result: BuildResult) -> None:
         if isinstance(summary, dict) and "funnel" in summary:
             print_funnel(console, summary["funnel"])
         if isinstance(summary, dict) and "dataset" in summary:
-            console.print(f"[bold green]Dataset:[/] {summary['dataset']} ({summary['rows']} rows) — "
-                          f"load it with datasets.load_dataset({summary['dataset']!r})")
-    console.print(f"[bold]Run:[/] {result.run_dir} — explore with: aesdata sql {result.run_dir} \"SELECT * FROM samples LIMIT 5\"")
+            console.print(
+                f"[bold green]Dataset:[/] {summary['dataset']} ({summary['rows']} rows) — "
+                f"load it with datasets.load_dataset({summary['dataset']!r})"
+            )
+    console.print(
+        f'[bold]Run:[/] {result.run_dir} — explore with: aesdata sql {result.run_dir} "SELECT * FROM samples LIMIT 5"'
+    )
 
 
 def print_funnel(console: Console, funnel: dict) -> None:
     """Print the selection funnel: rows in, dropped and left per rule, then kept/dropped per kind and category."""
     rules = Table(title=f"Selection funnel: {funnel['selected']} of {funnel['total']} rows kept")
     for col in ("rule", "in", "dropped", "left", "what it keeps"):
-        rules.add_column(col, justify="right" if col in ("in", "dropped", "left") else "left", overflow="fold")
+        rules.add_column(
+            col, justify="right" if col in ("in", "dropped", "left") else "left", overflow="fold"
+        )
     for r in funnel["rules"]:
-        rules.add_row(r["rule"], str(r["in"]), f"[red]{r['dropped']}[/]" if r["dropped"] else "0", str(r["out"]), r["description"])
+        rules.add_row(
+            r["rule"],
+            str(r["in"]),
+            f"[red]{r['dropped']}[/]" if r["dropped"] else "0",
+            str(r["out"]),
+            r["description"],
+        )
     console.print(rules)
     names = [r["rule"] for r in funnel["rules"]]
     groups = Table(title="Kept and dropped by kind / category")
     for col in ("kind", "category", "rows", "kept", *names):
         groups.add_column(col, justify="left" if col in ("kind", "category") else "right")
     for g in funnel["by_group"]:
-        groups.add_row(g["kind"] or "-", g["category"] or "-", str(g["rows"]), str(g["selected"]),
-                       *(str(g["dropped"].get(n, 0) or "-") for n in names))
+        groups.add_row(
+            g["kind"] or "-",
+            g["category"] or "-",
+            str(g["rows"]),
+            str(g["selected"]),
+            *(str(g["dropped"].get(n, 0) or "-") for n in names),
+        )
     console.print(groups)
     if len(funnel.get("splits", {})) > 1:
         console.print("Splits: " + ", ".join(f"{k} {v}" for k, v in funnel["splits"].items()))

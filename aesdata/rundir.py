@@ -62,7 +62,9 @@ def conform(table: pa.Table, columns: list[str] | tuple[str, ...]) -> pa.Table:
                 try:
                     col = col.cast(field.type)
                 except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
-                    raise AesdataError(f"Column {name!r} holds {col.type} values that are not {field.type}: {e}.") from None
+                    raise AesdataError(
+                        f"Column {name!r} holds {col.type} values that are not {field.type}: {e}."
+                    ) from None
         else:
             col = pa.nulls(table.num_rows, field.type)
         arrays.append(col)
@@ -145,7 +147,9 @@ class StepDir:
         return out
 
     def mark_complete(self, n_shards: int, rows: int) -> None:
-        atomic_write_json(self.path / "_complete", {"n_shards": n_shards, "rows": rows, "fingerprint": self.fingerprint()})
+        atomic_write_json(
+            self.path / "_complete", {"n_shards": n_shards, "rows": rows, "fingerprint": self.fingerprint()}
+        )
 
     def completion(self) -> dict[str, Any] | None:
         """The ``_complete`` record when the step finished with its current fingerprint."""
@@ -177,8 +181,10 @@ class RunDir:
         try:
             return json.loads(self.manifest_path.read_text())
         except FileNotFoundError:
-            raise AesdataError(f"{self.path} is not an aesdata run directory (no manifest.json).",
-                               "Pass the folder a build wrote, e.g. runs/demo.") from None
+            raise AesdataError(
+                f"{self.path} is not an aesdata run directory (no manifest.json).",
+                "Pass the folder a build wrote, e.g. runs/demo.",
+            ) from None
         except ValueError as e:
             raise AesdataError(f"{self.manifest_path} is not valid JSON ({e}).", "Rebuild the run.") from None
 
@@ -200,7 +206,10 @@ class RunDir:
             elif base is not None:
                 sources.update({c: s["id"] for c in s["outputs"]})
         if base is None:
-            raise AesdataError(f"Run {self.path} has no finished source step yet.", "Run `aesdata build` to completion first.")
+            raise AesdataError(
+                f"Run {self.path} has no finished source step yet.",
+                "Run `aesdata build` to completion first.",
+            )
         return base, sources
 
     def read_columns(self, i: int, columns: list[str] | tuple[str, ...], sources: dict[str, str]) -> pa.Table:
@@ -216,8 +225,10 @@ class RunDir:
         for step_id, cols in by_step.items():
             part = self.step(step_id).read_shard(i, ["id", *cols])
             if part.num_rows != table.num_rows or part.column("id") != table.column("id"):
-                raise AesdataError(f"Shard {i} of step {step_id} does not line up with its input (ids differ).",
-                                   "Rebuild with --fresh.")
+                raise AesdataError(
+                    f"Shard {i} of step {step_id} does not line up with its input (ids differ).",
+                    "Rebuild with --fresh.",
+                )
             for c in cols:
                 table = table.append_column(part.schema.field(c), part.column(c))
         return table
@@ -233,7 +244,9 @@ class RunDir:
         for n, s in enumerate(steps):
             glob = str(self.step(s).path / "shard-*.parquet").replace("'", "''")
             parts.append((f"s{n}", glob, cols_by_step[s]))
-        select = ", ".join(f'{alias}."{c}"' for alias, _, cols in parts for c in cols if not (c == "id" and alias != "s0"))
+        select = ", ".join(
+            f'{alias}."{c}"' for alias, _, cols in parts for c in cols if not (c == "id" and alias != "s0")
+        )
         sql = f"SELECT {select} FROM read_parquet('{parts[0][1]}') s0"
         for alias, glob, _ in parts[1:]:
             sql += f" LEFT JOIN read_parquet('{glob}') {alias} USING (id)"

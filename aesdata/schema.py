@@ -23,7 +23,11 @@ _GROUPS: dict[str, list[tuple[str, pa.DataType, str]]] = {
         ("id", pa.string(), "stable content-derived id: sha256 of kind, instruction and code (16 hex)"),
         ("instruction_id", pa.string(), "id of the instruction this candidate answers"),
         ("kind", pa.string(), "html | plot"),
-        ("category", pa.string(), "OpenDesign category (website, 3d_design, data_visualization, game_dev, ui_component) or plot library"),
+        (
+            "category",
+            pa.string(),
+            "OpenDesign category (website, 3d_design, data_visualization, game_dev, ui_component) or plot library",
+        ),
         ("instruction", pa.string(), "the user request the code answers"),
         ("source", pa.string(), "where the row came from (corpus file, generator, dataset)"),
         ("meta_json", pa.string(), "extra corpus fields, as JSON"),
@@ -42,10 +46,18 @@ _GROUPS: dict[str, list[tuple[str, pa.DataType, str]]] = {
         ("code", pa.string(), "extracted code: one self-contained HTML file or one Python script"),
     ],
     "render": [
-        ("render_status", pa.string(), "ok | timeout | js_error | crash | blank | exec_error | no_figure | killed | skipped"),
+        (
+            "render_status",
+            pa.string(),
+            "ok | timeout | js_error | crash | blank | exec_error | no_figure | killed | skipped",
+        ),
         ("render_error", pa.string(), "error text for a failed render"),
         ("console_errors_json", pa.string(), "console errors and uncaught page errors, as a JSON list"),
-        ("blocked_requests_json", pa.string(), "requests that were blocked (left the machine), as a JSON list"),
+        (
+            "blocked_requests_json",
+            pa.string(),
+            "requests that were blocked (left the machine), as a JSON list",
+        ),
         ("screenshot", IMAGE, "full-page PNG (height capped); null when the render failed"),
         ("screenshot_viewport", IMAGE, "first-viewport PNG"),
         ("screenshot_width", pa.int32(), "full-page screenshot width in px"),
@@ -86,7 +98,11 @@ _GROUPS: dict[str, list[tuple[str, pa.DataType, str]]] = {
         ("minhash_json", pa.string(), "MinHash signature summary, as JSON (optional)"),
         ("cluster_id", pa.string(), "near-duplicate cluster id (the smallest member id)"),
         ("cluster_size", pa.int32(), "members in the cluster"),
-        ("dup_signals", pa.string(), "which signals linked it: exact_code, exact_image, code_minhash, visual, reference"),
+        (
+            "dup_signals",
+            pa.string(),
+            "which signals linked it: exact_code, exact_image, code_minhash, visual, reference",
+        ),
         ("is_representative", pa.bool_(), "kept as the cluster's representative by selection"),
     ],
     "selection": [
@@ -96,10 +112,16 @@ _GROUPS: dict[str, list[tuple[str, pa.DataType, str]]] = {
     ],
 }
 
-COLUMN_GROUPS: dict[str, list[str]] = {group: [name for name, _, _ in cols] for group, cols in _GROUPS.items()}
+COLUMN_GROUPS: dict[str, list[str]] = {
+    group: [name for name, _, _ in cols] for group, cols in _GROUPS.items()
+}
 DESCRIPTIONS: dict[str, str] = {name: doc for cols in _GROUPS.values() for name, _, doc in cols}
 SAMPLE_SCHEMA: pa.Schema = pa.schema(
-    [pa.field(name, typ, metadata={"description": doc}) for cols in _GROUPS.values() for name, typ, doc in cols],
+    [
+        pa.field(name, typ, metadata={"description": doc})
+        for cols in _GROUPS.values()
+        for name, typ, doc in cols
+    ],
     metadata={"aesdata.schema_version": SCHEMA_VERSION},
 )
 

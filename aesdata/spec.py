@@ -126,13 +126,18 @@ def resolve_pipeline_path(name_or_path: str, search_dir: Path | None = None) -> 
     if candidate.suffix in (".yaml", ".yml") or "/" in name_or_path:
         if candidate.is_file():
             return candidate
-        raise AesdataError(f"Pipeline file {candidate} does not exist.", "Check the path, or pass a pipeline name from pipelines/.")
+        raise AesdataError(
+            f"Pipeline file {candidate} does not exist.",
+            "Check the path, or pass a pipeline name from pipelines/.",
+        )
     base = search_dir or Path.cwd()
     for folder in (base / "pipelines", Path(__file__).resolve().parent.parent / "pipelines"):
         for ext in (".yaml", ".yml"):
             if (folder / f"{name_or_path}{ext}").is_file():
                 return folder / f"{name_or_path}{ext}"
-    known = sorted(p.stem for p in (base / "pipelines").glob("*.y*ml")) if (base / "pipelines").is_dir() else []
+    known = (
+        sorted(p.stem for p in (base / "pipelines").glob("*.y*ml")) if (base / "pipelines").is_dir() else []
+    )
     raise AesdataError(
         f"No pipeline named {name_or_path!r}: looked for pipelines/{name_or_path}.yaml.",
         f"Known pipelines: {', '.join(known) or 'none in ' + str(base / 'pipelines')}; or pass a path to a .yaml file.",
@@ -144,7 +149,9 @@ def load_pipeline(path: Path) -> Pipeline:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
-        raise AesdataError(f"Pipeline file {path} is not UTF-8 text (byte {e.start}).", "Save it as UTF-8.") from None
+        raise AesdataError(
+            f"Pipeline file {path} is not UTF-8 text (byte {e.start}).", "Save it as UTF-8."
+        ) from None
     except OSError as e:
         raise AesdataError(f"Cannot read pipeline file {path}: {e.strerror}.") from None
     try:
@@ -153,17 +160,26 @@ def load_pipeline(path: Path) -> Pipeline:
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise _fail(path, mark.line + 1 if mark else None, "YAML syntax error:", problem,
-                    "Fix the indentation or quoting on that line.") from None
+        raise _fail(
+            path,
+            mark.line + 1 if mark else None,
+            "YAML syntax error:",
+            problem,
+            "Fix the indentation or quoting on that line.",
+        ) from None
     if not isinstance(data, dict) or node is None:
-        raise _fail(path, 1, "the top level", f"must be a mapping with name and stages; found {type(data).__name__}")
+        raise _fail(
+            path, 1, "the top level", f"must be a mapping with name and stages; found {type(data).__name__}"
+        )
     lines = _line_index(node)
     try:
         header = _PipelineHeader.model_validate(data)
     except ValidationError as e:
         err = e.errors()[0]
         loc = tuple(err["loc"])
-        raise _fail(path, _line_of(lines, loc), f"key {'.'.join(map(str, loc)) or '(top)'!r}", _describe(err)) from None
+        raise _fail(
+            path, _line_of(lines, loc), f"key {'.'.join(map(str, loc)) or '(top)'!r}", _describe(err)
+        ) from None
 
     _import_plugins(path, lines, header.plugins)
     stages = registry()
@@ -173,18 +189,33 @@ def load_pipeline(path: Path) -> Pipeline:
         where = ("stages", i)
         name = raw.get("stage")
         if not isinstance(name, str):
-            raise _fail(path, _line_of(lines, where), f"stages[{i}]", "has no 'stage' key naming the stage to run",
-                        f"Known stages: {', '.join(sorted(stages))}.")
+            raise _fail(
+                path,
+                _line_of(lines, where),
+                f"stages[{i}]",
+                "has no 'stage' key naming the stage to run",
+                f"Known stages: {', '.join(sorted(stages))}.",
+            )
         if name not in stages:
             close = [s for s in stages if s.startswith(name[:3])]
-            raise _fail(path, _line_of(lines, where + ("stage",)), f"stages[{i}].stage", f"is {name!r}, which is not a known stage",
-                        f"Known stages: {', '.join(sorted(stages))}" + (f" (did you mean {close[0]!r}?)." if close else "."))
+            raise _fail(
+                path,
+                _line_of(lines, where + ("stage",)),
+                f"stages[{i}].stage",
+                f"is {name!r}, which is not a known stage",
+                f"Known stages: {', '.join(sorted(stages))}"
+                + (f" (did you mean {close[0]!r}?)." if close else "."),
+            )
         cls = stages[name]
         step_id = str(raw.get("id", name))
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", step_id) or step_id in seen:
-            raise _fail(path, _line_of(lines, where + ("id",)), f"stages[{i}] ({name})",
-                        f"has id {step_id!r}, which is {'used twice' if step_id in seen else 'not a valid folder name'}",
-                        "Give each step a distinct 'id:' of letters, digits, '_', '-' or '.'.")
+            raise _fail(
+                path,
+                _line_of(lines, where + ("id",)),
+                f"stages[{i}] ({name})",
+                f"has id {step_id!r}, which is {'used twice' if step_id in seen else 'not a valid folder name'}",
+                "Give each step a distinct 'id:' of letters, digits, '_', '-' or '.'.",
+            )
         seen.add(step_id)
         cfg = {k: v for k, v in raw.items() if k not in _STEP_KEYS}
         try:
@@ -193,11 +224,24 @@ def load_pipeline(path: Path) -> Pipeline:
             err = e.errors()[0]
             loc = tuple(err["loc"])
             keys = ", ".join(cls.Config.model_fields) or "none"
-            raise _fail(path, _line_of(lines, where + loc), f"stages[{i}] ({name}) key {'.'.join(map(str, loc))!r}",
-                        _describe(err), f"Keys of stage {name!r}: {keys}.") from None
+            raise _fail(
+                path,
+                _line_of(lines, where + loc),
+                f"stages[{i}] ({name}) key {'.'.join(map(str, loc))!r}",
+                _describe(err),
+                f"Keys of stage {name!r}: {keys}.",
+            ) from None
         steps.append(Step(step_id, cls, config))
     _check_flow(path, lines, steps)
-    return Pipeline(header.name, header.description, header.shard_size, header.settings, tuple(steps), path.resolve(), text)
+    return Pipeline(
+        header.name,
+        header.description,
+        header.shard_size,
+        header.settings,
+        tuple(steps),
+        path.resolve(),
+        text,
+    )
 
 
 def _import_plugins(path: Path, lines: dict[tuple[Any, ...], int], modules: list[str]) -> None:
@@ -206,24 +250,46 @@ def _import_plugins(path: Path, lines: dict[tuple[Any, ...], int], modules: list
         try:
             importlib.import_module(module)
         except ImportError as e:
-            raise _fail(path, _line_of(lines, ("plugins", i)), f"plugins[{i}]", f"names module {module!r}, which cannot be imported ({e})",
-                        "Install it or put it on PYTHONPATH.") from None
+            raise _fail(
+                path,
+                _line_of(lines, ("plugins", i)),
+                f"plugins[{i}]",
+                f"names module {module!r}, which cannot be imported ({e})",
+                "Install it or put it on PYTHONPATH.",
+            ) from None
 
 
 def _check_flow(path: Path, lines: dict[tuple[Any, ...], int], steps: list[Step]) -> None:
     """Check the first step makes rows and each step's required columns come from an earlier step."""
     if steps[0].stage.mode != "source":
-        raise _fail(path, _line_of(lines, ("stages", 0)), "stages[0]",
-                    f"is {steps[0].stage.name!r}, a {steps[0].stage.mode} stage; the first stage must make rows",
-                    "Start with a source stage such as read_corpus or instructions.")
+        raise _fail(
+            path,
+            _line_of(lines, ("stages", 0)),
+            "stages[0]",
+            f"is {steps[0].stage.name!r}, a {steps[0].stage.mode} stage; the first stage must make rows",
+            "Start with a source stage such as read_corpus or instructions.",
+        )
     available: set[str] = set()
     for i, step in enumerate(steps):
         if i and step.stage.mode == "source":
-            raise _fail(path, _line_of(lines, ("stages", i)), f"stages[{i}]", f"is the source stage {step.stage.name!r}; only the first stage may be a source")
+            raise _fail(
+                path,
+                _line_of(lines, ("stages", i)),
+                f"stages[{i}]",
+                f"is the source stage {step.stage.name!r}; only the first stage may be a source",
+            )
         missing = [c for c in step.stage.requires if c not in available] if i else []
         if missing:
-            raise _fail(path, _line_of(lines, ("stages", i)), f"stages[{i}] ({step.stage.name})",
-                        f"needs column(s) {', '.join(missing)}, which no earlier stage writes",
-                        "Add the stage that writes them before it (see `aesdata stages`).")
-        available = set(step.stage.outputs) if step.stage.mode in ("source", "expand") else available | set(step.stage.outputs)
+            raise _fail(
+                path,
+                _line_of(lines, ("stages", i)),
+                f"stages[{i}] ({step.stage.name})",
+                f"needs column(s) {', '.join(missing)}, which no earlier stage writes",
+                "Add the stage that writes them before it (see `aesdata stages`).",
+            )
+        available = (
+            set(step.stage.outputs)
+            if step.stage.mode in ("source", "expand")
+            else available | set(step.stage.outputs)
+        )
         available.add("id")

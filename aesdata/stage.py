@@ -98,6 +98,8 @@ class Stage:
     outputs: ClassVar[tuple[str, ...]] = ()
     #: bump when the stage's behaviour changes so that finished runs redo it
     version: ClassVar[str] = "1"
+    #: config keys that change speed, not output (worker counts...): left out of the fingerprint
+    tuning_keys: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: StageConfig, context: StageContext) -> None:
         self.config = config

@@ -27,9 +27,18 @@ from tests.judge_helpers import TEMPLATES, page, pairs  # noqa: E402
 
 async def run(n: int) -> dict[str, list[float]]:
     htmls = ([page(t) for t in TEMPLATES] + [page(t, d) for t, d, _ in pairs()])[:n]
-    times: dict[str, list[float]] = {k: [] for k in ("render (open+capture)", "lint (HTMLHint)", "probe", "axe contrast",
-                                                     "design (layout+pixels)", "design (screenshot only)",
-                                                     "interactive (1 episode)")}
+    times: dict[str, list[float]] = {
+        k: []
+        for k in (
+            "render (open+capture)",
+            "lint (HTMLHint)",
+            "probe",
+            "axe contrast",
+            "design (layout+pixels)",
+            "design (screenshot only)",
+            "interactive (1 episode)",
+        )
+    }
     async with BrowserPool(RenderConfig(concurrency=1, browsers=1)) as pool:
         async with pool.open(page("counter")) as warm:  # warm-up: first evaluation parses the builds
             await inpage.axe_contrast(warm.page)
@@ -58,7 +67,9 @@ async def run(n: int) -> dict[str, list[float]]:
                 t = time.perf_counter()
                 design.judge_screenshot(png)
                 times["design (screenshot only)"].append((time.perf_counter() - t) * 1000)
-                await timed("interactive (1 episode)", interactive.explore(s.page, settle_ms=200, blocked=s.blocked))
+                await timed(
+                    "interactive (1 episode)", interactive.explore(s.page, settle_ms=200, blocked=s.blocked)
+                )
     return times
 
 
@@ -76,7 +87,10 @@ def main() -> None:
         p90 = values[min(len(values) - 1, int(0.9 * len(values)))]
         med = statistics.median(values)
         table.add_row(name, str(len(values)), f"{med:.1f}", f"{p90:.1f}", f"{med / base:.2f}")
-    static = sum(statistics.median(times[k]) for k in ("lint (HTMLHint)", "probe", "axe contrast", "design (layout+pixels)"))
+    static = sum(
+        statistics.median(times[k])
+        for k in ("lint (HTMLHint)", "probe", "axe contrast", "design (layout+pixels)")
+    )
     table.add_row("all static judges", "", f"{static:.1f}", "", f"{static / base:.2f}")
     Console().print(table)
 

@@ -50,8 +50,15 @@ def pages(n: int) -> list[str]:
             src = corpus[(i // 2) % len(corpus)]
             out.append(src.replace("</body>", f"<p style='margin:8px'>variant {i}</p></body>", 1))
         else:
-            cards = "".join(f"<div class='rounded-xl bg-{_PALETTE[(i + k) % 8]}-100 p-4'>Metric {k}: {i * k}</div>" for k in range(6))
-            out.append(_GENERATED.format(c=_PALETTE[i % 8], i=i, cards=cards, data=",".join(str((i * k) % 17) for k in range(5))))
+            cards = "".join(
+                f"<div class='rounded-xl bg-{_PALETTE[(i + k) % 8]}-100 p-4'>Metric {k}: {i * k}</div>"
+                for k in range(6)
+            )
+            out.append(
+                _GENERATED.format(
+                    c=_PALETTE[i % 8], i=i, cards=cards, data=",".join(str((i * k) % 17) for k in range(5))
+                )
+            )
     return out
 
 
@@ -62,9 +69,15 @@ async def naive(htmls: list[str], store: AssetStore, config: RenderConfig) -> fl
     t0 = time.perf_counter()
     async with async_playwright() as pw:
         for html in htmls:
-            browser = await pw.chromium.launch(executable_path=info.path, args=["--no-sandbox", "--disable-gpu"])
-            page = await browser.new_page(viewport={"width": config.viewport_width, "height": config.viewport_height})
-            guard = _NetworkGuard(html, store, PageSession(page=page, context=page.context, browser_version=info.version))
+            browser = await pw.chromium.launch(
+                executable_path=info.path, args=["--no-sandbox", "--disable-gpu"]
+            )
+            page = await browser.new_page(
+                viewport={"width": config.viewport_width, "height": config.viewport_height}
+            )
+            guard = _NetworkGuard(
+                html, store, PageSession(page=page, context=page.context, browser_version=info.version)
+            )
             await page.route("**/*", guard.handle)
             await page.goto(SAMPLE_URL, wait_until="domcontentloaded", timeout=30000)
             with contextlib.suppress(PlaywrightError):  # OpenDesign: DOM, then network idle capped at 3 s
@@ -77,7 +90,12 @@ async def naive(htmls: list[str], store: AssetStore, config: RenderConfig) -> fl
 async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=200, help="pages rendered by the pool")
-    ap.add_argument("--baseline-n", type=int, default=30, help="pages rendered by the naive baseline (same pages, first ones)")
+    ap.add_argument(
+        "--baseline-n",
+        type=int,
+        default=30,
+        help="pages rendered by the naive baseline (same pages, first ones)",
+    )
     ap.add_argument("--concurrency", type=int, default=0, help="pool concurrency (0 = sized to the machine)")
     args = ap.parse_args()
     fill_store(log=lambda _: None)
@@ -102,8 +120,10 @@ async def main() -> None:
     print(f"{'naive (new browser per page)':<34}{args.baseline_n:>7}{base_s:>10.1f}{base_rate:>10.2f}")
     print(f"speed-up pool / naive: {pool_rate / base_rate:.1f}x   (goal >= 5x)")
     print(f"pool: {workers} concurrent pages, {contexts} contexts (one per page), {ok}/{len(rows)} ok")
-    print(f"median single-page render in a warm pool: {median_s * 1000:.0f} ms -> ideal {ideal:.2f} pages/s; "
-          f"efficiency {pool_rate / ideal:.0%}")
+    print(
+        f"median single-page render in a warm pool: {median_s * 1000:.0f} ms -> ideal {ideal:.2f} pages/s; "
+        f"efficiency {pool_rate / ideal:.0%}"
+    )
 
 
 if __name__ == "__main__":

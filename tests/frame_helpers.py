@@ -16,11 +16,23 @@ def write_corpus(folder: Path, n: int = 20, name: str = "corpus.jsonl") -> Path:
     rows = []
     for i in range(n):
         if i % 3 == 2:
-            rows.append({"instruction": f"Plot series {i}", "kind": "plot", "category": "matplotlib",
-                         "code": f"import matplotlib.pyplot as plt\nplt.plot([1, {i}, 3])\n", "note": i})
+            rows.append(
+                {
+                    "instruction": f"Plot series {i}",
+                    "kind": "plot",
+                    "category": "matplotlib",
+                    "code": f"import matplotlib.pyplot as plt\nplt.plot([1, {i}, 3])\n",
+                    "note": i,
+                }
+            )
         else:
-            rows.append({"instruction": f"A landing page for shop {i}", "category": "website",
-                         "code": f"<!doctype html><html><body><h1>Shop {i}</h1><p>{'x' * i}</p></body></html>"})
+            rows.append(
+                {
+                    "instruction": f"A landing page for shop {i}",
+                    "category": "website",
+                    "code": f"<!doctype html><html><body><h1>Shop {i}</h1><p>{'x' * i}</p></body></html>",
+                }
+            )
     path = folder / name
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     return path
@@ -45,8 +57,16 @@ stages:
 """
 
 
-def cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     """Run ``aesdata <args>`` in a subprocess with the repo on PYTHONPATH (so test plugins import)."""
     full_env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "aesdata", *args], cwd=cwd, env=full_env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "aesdata", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -114,7 +114,13 @@ class _Handler(BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(n) if n else b""
 
-    def _send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None, ctype: str = "application/json") -> None:
+    def _send(
+        self,
+        status: int,
+        body: bytes = b"",
+        headers: dict[str, str] | None = None,
+        ctype: str = "application/json",
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
@@ -128,7 +134,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, json.dumps(obj).encode(), headers)
 
     def _error(self, status: int, message: str, code: str | None = None) -> None:
-        self._json({"error": message}, status, {"X-Error-Message": message, **({"X-Error-Code": code} if code else {})})
+        self._json(
+            {"error": message},
+            status,
+            {"X-Error-Message": message, **({"X-Error-Code": code} if code else {})},
+        )
 
     def _dispatch(self, method: str) -> None:
         url = urlparse(self.path)
@@ -159,9 +169,17 @@ class _Handler(BaseHTTPRequestHandler):
         req = json.loads(body)
         repo_id = f"{req['organization']}/{req['name']}" if req.get("organization") else f"user/{req['name']}"
         if repo_id in self.server.repos:  # the Hub's 409 names the existing repo's url
-            self._json({"error": "You already created this dataset repo", "url": f"{self.server.url}/datasets/{repo_id}"}, 409)
+            self._json(
+                {
+                    "error": "You already created this dataset repo",
+                    "url": f"{self.server.url}/datasets/{repo_id}",
+                },
+                409,
+            )
             return
-        self.server.repos[repo_id] = Repo(private=req.get("visibility") == "private" or bool(req.get("private")))
+        self.server.repos[repo_id] = Repo(
+            private=req.get("visibility") == "private" or bool(req.get("private"))
+        )
         self._json({"url": f"{self.server.url}/datasets/{repo_id}", "name": repo_id})
 
     def _validate_yaml(self, g: dict[str, str], q: dict[str, list[str]], body: bytes) -> None:
@@ -170,10 +188,24 @@ class _Handler(BaseHTTPRequestHandler):
     def _info(self, g: dict[str, str], q: dict[str, list[str]], body: bytes) -> None:
         if (repo := self._repo(g)) is None:
             return
-        self._json({"id": g["repo"], "_id": g["repo"], "author": g["repo"].split("/")[0], "sha": repo.head,
-                    "private": repo.private, "disabled": False, "gated": False, "downloads": 0, "likes": 0,
-                    "tags": [], "lastModified": "2026-01-01T00:00:00.000Z", "createdAt": "2026-01-01T00:00:00.000Z",
-                    "siblings": [{"rfilename": p} for p in sorted(repo.files)], "cardData": {}})
+        self._json(
+            {
+                "id": g["repo"],
+                "_id": g["repo"],
+                "author": g["repo"].split("/")[0],
+                "sha": repo.head,
+                "private": repo.private,
+                "disabled": False,
+                "gated": False,
+                "downloads": 0,
+                "likes": 0,
+                "tags": [],
+                "lastModified": "2026-01-01T00:00:00.000Z",
+                "createdAt": "2026-01-01T00:00:00.000Z",
+                "siblings": [{"rfilename": p} for p in sorted(repo.files)],
+                "cardData": {},
+            }
+        )
 
     def _preupload(self, g: dict[str, str], q: dict[str, list[str]], body: bytes) -> None:
         if (repo := self._repo(g)) is None:
@@ -185,7 +217,14 @@ class _Handler(BaseHTTPRequestHandler):
             if f["path"] in repo.files:
                 data = repo.files[f["path"]]
                 oid = hashlib.sha256(data).hexdigest() if f["path"] in repo.lfs else git_sha1(data)
-            files.append({"path": f["path"], "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": False, "oid": oid})
+            files.append(
+                {
+                    "path": f["path"],
+                    "uploadMode": "lfs" if lfs else "regular",
+                    "shouldIgnore": False,
+                    "oid": oid,
+                }
+            )
         self._json({"files": files})
 
     def _lfs_batch(self, g: dict[str, str], q: dict[str, list[str]], body: bytes) -> None:
@@ -193,9 +232,15 @@ class _Handler(BaseHTTPRequestHandler):
         for o in json.loads(body)["objects"]:
             obj: dict[str, Any] = {"oid": o["oid"], "size": o["size"], "authenticated": True}
             if o["oid"] not in self.server.blobs:  # already stored objects get no upload action
-                obj["actions"] = {"upload": {"href": f"{self.server.url}/lfs-upload/{o['oid']}", "header": {}}}
+                obj["actions"] = {
+                    "upload": {"href": f"{self.server.url}/lfs-upload/{o['oid']}", "header": {}}
+                }
             objects.append(obj)
-        self._send(200, json.dumps({"transfer": "basic", "objects": objects}).encode(), ctype="application/vnd.git-lfs+json")
+        self._send(
+            200,
+            json.dumps({"transfer": "basic", "objects": objects}).encode(),
+            ctype="application/vnd.git-lfs+json",
+        )
 
     def _lfs_put(self, g: dict[str, str], q: dict[str, list[str]], body: bytes) -> None:
         if hashlib.sha256(body).hexdigest() != g["oid"]:
@@ -232,8 +277,14 @@ class _Handler(BaseHTTPRequestHandler):
         repo.files, repo.lfs = staged, lfs
         repo.commits += 1
         repo.head = hashlib.sha1(f"{g['repo']}:{repo.commits}".encode()).hexdigest()
-        self._json({"commitUrl": f"{self.server.url}/datasets/{g['repo']}/commit/{repo.head}", "commitOid": repo.head,
-                    "pullRequestUrl": None, "success": True})
+        self._json(
+            {
+                "commitUrl": f"{self.server.url}/datasets/{g['repo']}/commit/{repo.head}",
+                "commitOid": repo.head,
+                "pullRequestUrl": None,
+                "success": True,
+            }
+        )
 
     def _tree(self, g: dict[str, str], q: dict[str, list[str]], body: bytes) -> None:
         if (repo := self._repo(g)) is None:
@@ -246,9 +297,13 @@ class _Handler(BaseHTTPRequestHandler):
             return
 
         def inside(p: str) -> bool:
-            return p.startswith(prefix) and (recursive or "/" not in p[len(prefix):])
+            return p.startswith(prefix) and (recursive or "/" not in p[len(prefix) :])
 
-        entries = [{"type": "directory", "path": d, "size": 0, "oid": "0" * 40} for d in sorted(repo.folders()) if inside(d)]
+        entries = [
+            {"type": "directory", "path": d, "size": 0, "oid": "0" * 40}
+            for d in sorted(repo.folders())
+            if inside(d)
+        ]
         entries += [repo.entry(p) for p in sorted(repo.files) if inside(p)]
         self._json(entries)
 
@@ -286,7 +341,7 @@ class _Handler(BaseHTTPRequestHandler):
         if rng and (m := re.match(r"bytes=(\d+)-(\d*)", rng)):
             start = int(m.group(1))
             end = int(m.group(2)) if m.group(2) else len(data) - 1
-            part = data[start:end + 1]
+            part = data[start : end + 1]
             headers["Content-Range"] = f"bytes {start}-{start + len(part) - 1}/{len(data)}"
             self._send(206, part, headers, "application/octet-stream")
             return

@@ -59,8 +59,10 @@ SYNTH_REPLY = json.dumps(SYNTH_ITEMS)
 #: the synthesis request the tiny model answers with SYNTH_REPLY (keyword "coffee shop", 4 per keyword)
 SYNTH_PROMPT = SYNTHESIS_USER.format(count=4, category_name="website", keyword="coffee shop")
 
-CHAT_TEMPLATE = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-                 "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
 
 
 def taught_conversations() -> list[tuple[list[dict[str, str]], str]]:
@@ -68,12 +70,30 @@ def taught_conversations() -> list[tuple[list[dict[str, str]], str]]:
 
     Only these exact prompts get these replies; any other prompt gets whatever the model makes of it
     (tests use those for the no_code / truncated paths)."""
-    convs = [([{"role": "system", "content": system_prompt("html", "website")},
-               {"role": "user", "content": TAUGHT_INSTRUCTION}], HTML_REPLY)]
-    convs.append(([{"role": "system", "content": system_prompt("plot", "matplotlib")},
-                   {"role": "user", "content": "Plot the values."}], PLOT_REPLY))
-    convs.append(([{"role": "system", "content": SYNTHESIS_SYSTEM},
-                   {"role": "user", "content": SYNTH_PROMPT}], SYNTH_REPLY))
+    convs = [
+        (
+            [
+                {"role": "system", "content": system_prompt("html", "website")},
+                {"role": "user", "content": TAUGHT_INSTRUCTION},
+            ],
+            HTML_REPLY,
+        )
+    ]
+    convs.append(
+        (
+            [
+                {"role": "system", "content": system_prompt("plot", "matplotlib")},
+                {"role": "user", "content": "Plot the values."},
+            ],
+            PLOT_REPLY,
+        )
+    )
+    convs.append(
+        (
+            [{"role": "system", "content": SYNTHESIS_SYSTEM}, {"role": "user", "content": SYNTH_PROMPT}],
+            SYNTH_REPLY,
+        )
+    )
     return convs
 
 
@@ -87,9 +107,15 @@ def build_tiny_chat_model(out: Path, steps: int = 300) -> Path:
     convs = taught_conversations()
     texts = [m["content"] for msgs, _ in convs for m in msgs] + [r for _, r in convs]
     bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(texts * 4, vocab_size=2000, min_frequency=2,
-                            special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"])
-    tok = PreTrainedTokenizerFast(tokenizer_object=bpe._tokenizer, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    bpe.train_from_iterator(
+        texts * 4,
+        vocab_size=2000,
+        min_frequency=2,
+        special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+    )
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=bpe._tokenizer, eos_token="<|im_end|>", pad_token="<|endoftext|>"
+    )
     tok.chat_template = CHAT_TEMPLATE
     # tokenize with the tokenizer as it will be loaded (AutoTokenizer picks Qwen2Tokenizer for a qwen2
     # config, whose pre-tokenizer differs from the in-memory one), so training and serving agree
@@ -103,9 +129,18 @@ def build_tiny_chat_model(out: Path, steps: int = 300) -> Path:
         r_ids = tok(reply)["input_ids"] + [tok.eos_token_id]
         seqs.append((p_ids, r_ids))
     max_len = max(len(p) + len(r) for p, r in seqs)
-    cfg = Qwen2Config(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=max(2048, max_len + 64),
-                      eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, tie_word_embeddings=False)
+    cfg = Qwen2Config(
+        vocab_size=len(tok),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=max(2048, max_len + 64),
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+        tie_word_embeddings=False,
+    )
     model = Qwen2ForCausalLM(cfg)
     ids = torch.full((len(seqs), max_len), tok.pad_token_id)
     labels = torch.full((len(seqs), max_len), -100)
@@ -113,7 +148,7 @@ def build_tiny_chat_model(out: Path, steps: int = 300) -> Path:
     for i, (p, r) in enumerate(seqs):
         n = len(p) + len(r)
         ids[i, :n] = torch.tensor(p + r)
-        labels[i, len(p):n] = torch.tensor(r)
+        labels[i, len(p) : n] = torch.tensor(r)
         mask[i, :n] = 1
     opt = torch.optim.AdamW(model.parameters(), lr=5e-3)
     model.train()
@@ -152,9 +187,27 @@ class ServeProcess:
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
         exe = Path(sys.executable).with_name("transformers")
         self._log = open(log, "w")
-        self.proc = subprocess.Popen([str(exe), "serve", self.model, "--host", "127.0.0.1", "--port", str(self.port),
-                                      "--device", "cpu", "--log-level", "warning", "--default-seed", "0"],
-                                     stdout=self._log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [
+                str(exe),
+                "serve",
+                self.model,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--device",
+                "cpu",
+                "--log-level",
+                "warning",
+                "--default-seed",
+                "0",
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
         deadline = time.time() + 120
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -186,8 +239,12 @@ class FaultProxy:
     every request; ``hold_after`` (when set) parks requests once that many were forwarded, until
     ``release()``; ``held`` counts parked requests."""
 
-    def __init__(self, upstream: str, fault: Callable[[int, dict[str, Any]], str | None] | None = None,
-                 stall_s: float = 3.0) -> None:
+    def __init__(
+        self,
+        upstream: str,
+        fault: Callable[[int, dict[str, Any]], str | None] | None = None,
+        stall_s: float = 3.0,
+    ) -> None:
         self.upstream = upstream.rstrip("/")
         self.fault = fault or (lambda n, body: None)
         self.stall_s = stall_s
@@ -227,8 +284,12 @@ class FaultProxy:
                         return self._send(503, b'{"error": "dropped"}')
                 with proxy._lock:
                     proxy.forwarded += 1
-                r = httpx.post(f"{proxy.upstream}{self.path.removeprefix('/v1')}", content=body,
-                               headers={"content-type": "application/json"}, timeout=120)
+                r = httpx.post(
+                    f"{proxy.upstream}{self.path.removeprefix('/v1')}",
+                    content=body,
+                    headers={"content-type": "application/json"},
+                    timeout=120,
+                )
                 self._send(r.status_code, r.content)
 
             def _fault(self, kind: str) -> None:

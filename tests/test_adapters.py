@@ -24,7 +24,13 @@ def _read(tmp_path: Path, path: str, **cfg: object) -> list[dict]:
 
 def test_opendesign(tmp_path: Path) -> None:
     rows = _read(tmp_path, "opendesign.jsonl")
-    assert [r["category"] for r in rows] == ["website", "3d_design", "data_visualization", "game_dev", "ui_component"]
+    assert [r["category"] for r in rows] == [
+        "website",
+        "3d_design",
+        "data_visualization",
+        "game_dev",
+        "ui_component",
+    ]
     assert rows[0]["instruction"] == "Create a user interface for a life insurance website."
     assert rows[0]["id"] == rows[0]["instruction_id"] == instruction_id("html", rows[0]["instruction"])
     meta = json.loads(rows[1]["meta_json"])
@@ -34,7 +40,9 @@ def test_opendesign(tmp_path: Path) -> None:
 
 def test_webgen_bench(tmp_path: Path) -> None:
     rows = _read(tmp_path, "webgen_bench.jsonl")
-    assert len(rows) == 2 and rows[0]["instruction"].startswith("Please implement a website for a personal blog")
+    assert len(rows) == 2 and rows[0]["instruction"].startswith(
+        "Please implement a website for a personal blog"
+    )
     meta = json.loads(rows[0]["meta_json"])
     assert meta["application_type"] == "Personal Blog"
     assert meta["source_category"]["primary_category"] == "Content Presentation"
@@ -72,7 +80,9 @@ def test_hf_dataset_folders(tmp_path: Path) -> None:
     import datasets
 
     saved = tmp_path / "saved"
-    ds = datasets.Dataset.from_parquet(str(FORMATS / "websight.parquet")).cast_column("image", datasets.Image())
+    ds = datasets.Dataset.from_parquet(str(FORMATS / "websight.parquet")).cast_column(
+        "image", datasets.Image()
+    )
     ds.save_to_disk(str(saved))
     recs = list(read_records(saved))
     assert len(recs) == 2 and "image" not in recs[0]  # screenshots are not instruction data

@@ -21,7 +21,9 @@ from aesdata.spec import load_pipeline
 from tests.frame_helpers import PIPE, REPO, cli, write_corpus, write_pipeline
 
 
-def _build(folder: Path, shard_size: int = 4, delay: float = 0, salt: str = "a", workers: int | None = 1, **kw):
+def _build(
+    folder: Path, shard_size: int = 4, delay: float = 0, salt: str = "a", workers: int | None = 1, **kw
+):
     pipe = load_pipeline(write_pipeline(folder, PIPE.format(shard_size=shard_size, delay=delay, salt=salt)))
     return LocalExecutor(pipe, folder / "runs" / "t", workers=workers, **kw).run()
 
@@ -87,9 +89,14 @@ def test_export_loads_with_datasets(tmp_path: Path) -> None:
 def test_stage_error_keeps_finished_shards(tmp_path: Path) -> None:
     rows = [{"instruction": f"i{i}", "code": "<p>BOOM</p>" if i == 9 else f"<p>{i}</p>"} for i in range(12)]
     (tmp_path / "c.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
-    pipe = write_pipeline(tmp_path, "name: b\nshard_size: 4\nplugins: [tests.plugin_stages]\nstages:\n"
-                          "  - stage: read_corpus\n    path: c.jsonl\n  - stage: test_boom\n")
-    with pytest.raises(AesdataError, match=r"'test_boom' \(test_boom\) failed on shard 2: RuntimeError: found BOOM"):
+    pipe = write_pipeline(
+        tmp_path,
+        "name: b\nshard_size: 4\nplugins: [tests.plugin_stages]\nstages:\n"
+        "  - stage: read_corpus\n    path: c.jsonl\n  - stage: test_boom\n",
+    )
+    with pytest.raises(
+        AesdataError, match=r"'test_boom' \(test_boom\) failed on shard 2: RuntimeError: found BOOM"
+    ):
         LocalExecutor(load_pipeline(pipe), tmp_path / "run", workers=1).run()
     done = sorted(p.name for p in (tmp_path / "run" / "stages" / "test_boom").glob("*.done"))
     assert done == ["shard-00000.done", "shard-00001.done"]
@@ -151,8 +158,14 @@ def test_sigkill_then_resume_gives_same_rows(tmp_path: Path) -> None:
     assert cli("build", "p.yaml", "--workers", "2", cwd=ref).returncode == 0
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     for attempt in range(3):  # kill at a few different moments, resuming each time
-        proc = subprocess.Popen([sys.executable, "-m", "aesdata", "build", "p.yaml", "--workers", "2"], cwd=killed, env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "aesdata", "build", "p.yaml", "--workers", "2"],
+            cwd=killed,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         time.sleep(3.0 + 0.9 * attempt)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()

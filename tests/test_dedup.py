@@ -17,7 +17,7 @@ from dedup_benchmark import build, pairwise, render  # noqa: E402
 from aesdata.dedup.components import components  # noqa: E402
 from aesdata.dedup.hamming import hamming_pairs  # noqa: E402
 from aesdata.dedup.minhash import OnePermutationMinHash  # noqa: E402
-from aesdata.dedup.normalize import canonical, code_features  # noqa: E402
+from aesdata.dedup.normalize import _TOKEN, canonical, code_features, shingle_hashes_batch, split_tokens  # noqa: E402
 from aesdata.errors import AesdataError  # noqa: E402
 from aesdata.schema import IMAGE  # noqa: E402
 from aesdata.stage import StageContext  # noqa: E402
@@ -61,6 +61,20 @@ def test_canonical_code_ignores_comments_whitespace_attribute_order_and_cdn_vers
     assert set(code_features(PLOT, "plot")[1]) == set(code_features(PLOT_RENAMED, "plot")[1])
 
 
+def test_vectorised_tokens_match_the_token_regex() -> None:
+    rng = np.random.default_rng(0)
+    alphabet = np.array(list("<</ab-_#%.{}()[]=;:,/*+ \"'>!&9"))
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet, size=rng.integers(0, 16)))
+        data = np.frombuffer(text.encode(), dtype=np.uint8)
+        starts, ends = split_tokens(data)
+        assert [text[a:b] for a, b in zip(starts, ends, strict=True)] == _TOKEN.findall(text), text
+    # renames apply per document: ".card" is renamed in the first text only
+    flat, sizes = shingle_hashes_batch(["<div .card x", "<div .card x"], [{".card": ".c0"}, {}], k=3)
+    ref, _ = shingle_hashes_batch(["<div .c0 x"], [{}], k=3)
+    assert sizes.tolist() == [1, 1] and flat[0] == ref[0] != flat[1]
+
+
 def _structured(n: int, rng: np.random.Generator) -> np.ndarray:
     centres = rng.integers(0, 2**63, size=n // 8, dtype=np.uint64) << np.uint64(1)
     codes = centres[rng.integers(0, len(centres), size=n)]
@@ -96,7 +110,7 @@ def test_one_permutation_minhash_estimates_jaccard() -> None:
     assert abs(np.mean(errors)) < 0.02 and np.std(errors) < 0.07
 
 
-def _run(rows: list[dict], tmp_path: Path, **config: object) -> pa.Table:
+def _run(rows: list[dict], tmp_path: Path, shard_rows: int | None = None, **config: object) -> pa.Table:
     table = pa.table(
         {
             "id": [r["id"] for r in rows],
@@ -111,15 +125,23 @@ def _run(rows: list[dict], tmp_path: Path, **config: object) -> pa.Table:
     )
     context = StageContext(spec_dir=tmp_path, run_dir=tmp_path, stage_dir=tmp_path)
     stage = Dedup(DedupConfig(**config), context)
-    return stage.run_global(table)
+    if shard_rows is None:
+        return stage.run_global(table)
+    # as the executor passes them: one table per shard
+    return stage.run_global([table.slice(lo, shard_rows) for lo in range(0, len(table), shard_rows)])
 
 
 def test_code_benchmark_precision_and_recall(tmp_path: Path) -> None:
     pages = build(40, 60, seed=3)
-    out = _run([{"id": f"p{i:04d}", "code": p.html} for i, p in enumerate(pages)], tmp_path)
+    rows = [{"id": f"p{i:04d}", "code": p.html} for i, p in enumerate(pages)]
+    assert len(rows) > 256  # more than one batch: features come from 2 worker processes
+    out = _run(rows, tmp_path, shard_rows=64, workers=2)
     precision, recall = pairwise(out.column("cluster_id").to_pylist(), [p.group for p in pages])
     assert precision >= 0.99 and recall >= 0.95, (precision, recall)
     assert out.column("phash").null_count == len(pages)  # no screenshots, no visual signal
+    # the pool changes nothing: the same table as computing every feature in this process
+    assert out.equals(_run(rows, tmp_path, workers=1))
+    assert out.column("id").to_pylist() == [r["id"] for r in rows]
 
 
 def test_rendered_benchmark_fuses_code_and_visual_signals(tmp_path: Path) -> None:

@@ -17,12 +17,19 @@ from tests.select_helpers import build_scored_run
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_scored_run(tmp_path_factory.mktemp("export"), 40, export="    rows_per_shard: 4\n    license: cc-by-4.0\n")
+    return build_scored_run(
+        tmp_path_factory.mktemp("export"), 40, export="    rows_per_shard: 4\n    license: cc-by-4.0\n"
+    )
 
 
 def test_load_dataset_reads_splits_with_images(run: Path) -> None:
     ds = datasets.load_dataset(str(run / "dataset"))
-    expected = {r["split"]: r["ids"] for r in run_sql(run, "SELECT split, list(id ORDER BY id) AS ids FROM samples WHERE selected GROUP BY 1").to_pylist()}
+    expected = {
+        r["split"]: r["ids"]
+        for r in run_sql(
+            run, "SELECT split, list(id ORDER BY id) AS ids FROM samples WHERE selected GROUP BY 1"
+        ).to_pylist()
+    }
     assert set(ds) == set(expected) == {"train", "test"}
     for split, ids in expected.items():
         assert sorted(ds[split]["id"]) == ids
@@ -32,11 +39,16 @@ def test_load_dataset_reads_splits_with_images(run: Path) -> None:
     assert isinstance(row["screenshot"], Image.Image) and row["screenshot"].size == (640, 480)
     # SFT-ready conversational columns, as TRL reads them
     assert row["prompt"] == [{"role": "user", "content": row["instruction"]}]
-    assert row["completion"][0]["role"] == "assistant" and row["code"].strip() in row["completion"][0]["content"]
+    assert (
+        row["completion"][0]["role"] == "assistant" and row["code"].strip() in row["completion"][0]["content"]
+    )
     assert row["completion"][0]["content"].startswith("```html" if row["kind"] == "html" else "```python")
     assert row["messages"] == row["prompt"] + row["completion"]
     # scores and provenance travel with the rows
-    src = run_sql(run, f"SELECT static_score, static_judge, rubric_version, cluster_id FROM samples WHERE id = '{row['id']}'").to_pylist()[0]
+    src = run_sql(
+        run,
+        f"SELECT static_score, static_judge, rubric_version, cluster_id FROM samples WHERE id = '{row['id']}'",
+    ).to_pylist()[0]
     assert {k: row[k] for k in src} == src
 
 
@@ -54,7 +66,9 @@ def test_card_metadata_and_body(run: Path) -> None:
     card = DatasetCard(text)
     assert card.data.license == "cc-by-4.0"
     assert card.data.task_categories == ["text-generation"] and card.data.size_categories == ["n<1K"]
-    assert "configs" not in card.data.to_dict()  # splits come from the data/<split>-* file names (see export's docstring)
+    assert (
+        "configs" not in card.data.to_dict()
+    )  # splits come from the data/<split>-* file names (see export's docstring)
     kept = run_sql(run, "SELECT count(*) AS n FROM samples WHERE selected").column("n")[0].as_py()
     assert f"**{kept} rows** exported of 40 candidates" in text
     assert "| `renders_ok` | 40 |" in text and "| `duplicate` |" in text  # the funnel
@@ -68,4 +82,10 @@ def test_card_metadata_and_body(run: Path) -> None:
 
 
 def test_size_categories() -> None:
-    assert [size_category(n) for n in (0, 999, 1000, 358_000, 2_000_000)] == ["n<1K", "n<1K", "1K<n<10K", "100K<n<1M", "1M<n<10M"]
+    assert [size_category(n) for n in (0, 999, 1000, 358_000, 2_000_000)] == [
+        "n<1K",
+        "n<1K",
+        "1K<n<10K",
+        "100K<n<1M",
+        "1M<n<10M",
+    ]

@@ -25,22 +25,34 @@ from tests.select_helpers import build_scored_run
 
 
 def _local(path: str, size: int = 10, content: str = "a") -> LocalFile:
-    return LocalFile(path, size, hashlib.sha256(content.encode()).hexdigest(), hashlib.sha1(content.encode()).hexdigest())
+    return LocalFile(
+        path, size, hashlib.sha256(content.encode()).hexdigest(), hashlib.sha1(content.encode()).hexdigest()
+    )
 
 
 def test_plan_skips_unchanged_deletes_stale_and_orders_commits() -> None:
-    local = [_local("README.md", content="card2"), _local("data/train-00000-of-00002.parquet", content="t0"),
-             _local("data/train-00001-of-00002.parquet", content="t1"), _local("images/score_histograms.png", content="png")]
+    local = [
+        _local("README.md", content="card2"),
+        _local("data/train-00000-of-00002.parquet", content="t0"),
+        _local("data/train-00001-of-00002.parquet", content="t1"),
+        _local("images/score_histograms.png", content="png"),
+    ]
     remote = [
         RemoteFile("data/train-00000-of-00002.parquet", 10, local[1].sha256, "x"),  # same LFS content
-        RemoteFile("README.md", 10, None, _local("README.md", content="card1").git_sha1),  # changed regular file
+        RemoteFile(
+            "README.md", 10, None, _local("README.md", content="card1").git_sha1
+        ),  # changed regular file
         RemoteFile("images/score_histograms.png", 10, local[3].sha256, "y"),
         RemoteFile("data/train-00000-of-00001.parquet", 10, "old", "z"),  # an earlier export's shard
-        RemoteFile(".gitattributes", 10, None, "g"), RemoteFile("notes.txt", 10, None, "n"),  # not ours
+        RemoteFile(".gitattributes", 10, None, "g"),
+        RemoteFile("notes.txt", 10, None, "n"),  # not ours
     ]
     plan = plan_upload(local, remote)
     assert plan.unchanged == ["data/train-00000-of-00002.parquet", "images/score_histograms.png"]
-    assert [[f.path for f in c] for c in plan.commits] == [["data/train-00001-of-00002.parquet"], ["README.md"]]
+    assert [[f.path for f in c] for c in plan.commits] == [
+        ["data/train-00001-of-00002.parquet"],
+        ["README.md"],
+    ]
     assert plan.delete == ["data/train-00000-of-00001.parquet"]
     assert plan.upload_bytes == 20
     # regular files compare by git blob id, not sha256
@@ -67,8 +79,11 @@ def test_scan_folder_hashes_like_git_and_skips_hidden(tmp_path: Path) -> None:
 
 
 def _http_error(status: int, retry_after: str | None = None) -> HfHubHTTPError:
-    response = httpx.Response(status, headers={"Retry-After": retry_after} if retry_after else {},
-                              request=httpx.Request("POST", "http://hub.test/api/datasets/a/b/commit/main"))
+    response = httpx.Response(
+        status,
+        headers={"Retry-After": retry_after} if retry_after else {},
+        request=httpx.Request("POST", "http://hub.test/api/datasets/a/b/commit/main"),
+    )
     return HfHubHTTPError(f"{status} error", response=response)
 
 
@@ -100,13 +115,25 @@ def hub() -> HubDouble:
 
 
 def _env(hub: HubDouble, tmp: Path) -> dict[str, str]:
-    return {**os.environ, "HF_ENDPOINT": hub.url, "HF_HUB_DISABLE_XET": "1", "HF_TOKEN": "hf_test_token",
-            "HF_HUB_OFFLINE": "0", "HF_DATASETS_OFFLINE": "0", "HF_HOME": str(tmp / "hf"),
-            "HF_DATASETS_CACHE": str(tmp / "ds"), "PYTHONPATH": str(REPO), "COLUMNS": "200", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+    return {
+        **os.environ,
+        "HF_ENDPOINT": hub.url,
+        "HF_HUB_DISABLE_XET": "1",
+        "HF_TOKEN": "hf_test_token",
+        "HF_HUB_OFFLINE": "0",
+        "HF_DATASETS_OFFLINE": "0",
+        "HF_HOME": str(tmp / "hf"),
+        "HF_DATASETS_CACHE": str(tmp / "ds"),
+        "PYTHONPATH": str(REPO),
+        "COLUMNS": "200",
+        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    }
 
 
 def _aesdata(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "aesdata", *args], env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "aesdata", *args], env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 _ROWS = """
@@ -130,7 +157,13 @@ def test_push_round_trips_and_resumes(hub: HubDouble, tmp_path: Path) -> None:
     assert hub.hits["commit"] == repo.commits + 1  # the 429 was retried
     assert sorted(repo.files) == sorted(f.path for f in scan_folder(run / "dataset"))
 
-    remote = subprocess.run([sys.executable, "-c", _LOAD, "alice/aescode-demo"], env=env, capture_output=True, text=True, timeout=120)
+    remote = subprocess.run(
+        [sys.executable, "-c", _LOAD, "alice/aescode-demo"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert remote.returncode == 0, remote.stderr
     scope: dict = {}
     exec(_ROWS, scope)

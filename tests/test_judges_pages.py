@@ -46,14 +46,24 @@ def test_known_answer_pairs_rank_clean_above_defective():
     rows = asyncio.run(run())
     clean = dict(zip(TEMPLATES, rows[: len(TEMPLATES)], strict=False))
     assert all(r["exec_pass"] and r["interactive_score"] == 1 for r in clean.values()), [
-        (r["exec_findings_json"], r["interactive_trace_json"]) for r in clean.values()]
+        (r["exec_findings_json"], r["interactive_trace_json"]) for r in clean.values()
+    ]
     ranked = flagged = 0
     misses = []
-    for (t, d, _), row in zip(pairs(), rows[len(TEMPLATES):], strict=False):
+    for (t, d, _), row in zip(pairs(), rows[len(TEMPLATES) :], strict=False):
         ranked += clean[t]["reward"] > row["reward"]
         flagged += _FLAGGED[d](row)
         if not (clean[t]["reward"] > row["reward"] and _FLAGGED[d](row)):
-            misses.append((t, d, clean[t]["reward"], row["reward"], row["static_findings_json"], row["exec_findings_json"]))
+            misses.append(
+                (
+                    t,
+                    d,
+                    clean[t]["reward"],
+                    row["reward"],
+                    row["static_findings_json"],
+                    row["exec_findings_json"],
+                )
+            )
     n = len(pairs())
     assert n >= 40
     assert ranked >= 0.95 * n, misses
@@ -86,9 +96,12 @@ def test_interactive_agent_tells_working_from_dead_controls():
                 with interactive._Watch(session.page) as watch:
                     for c in candidates:
                         entry = await interactive.observe_action(session.page, c, watch, settle_ms=150)
-                        watch_results[entry["target"] + ("#" + str(c["i"]) if c["kind"] == "keys" else "")] = entry
-                result = await interactive.explore(session.page, max_actions=5, max_scored=5, settle_ms=150,
-                                                   blocked=session.blocked)
+                        watch_results[
+                            entry["target"] + ("#" + str(c["i"]) if c["kind"] == "keys" else "")
+                        ] = entry
+                result = await interactive.explore(
+                    session.page, max_actions=5, max_scored=5, settle_ms=150, blocked=session.blocked
+                )
                 return watch_results, result
 
     observed, result = asyncio.run(run())
@@ -97,7 +110,9 @@ def test_interactive_agent_tells_working_from_dead_controls():
     assert outcome['button "Dead button"'] == "no_change"
     assert [v for k, v in outcome.items() if k.startswith("select")] == ["changed"], outcome
     keys = {k: v for k, v in outcome.items() if k.startswith("canvas")}
-    assert sorted(keys.values()) == ["changed", "no_change"], keys  # the game answers arrows, the still canvas not
+    assert sorted(keys.values()) == ["changed", "no_change"], (
+        keys
+    )  # the game answers arrows, the still canvas not
     assert result.max_scored == 5 and len(result.trace) >= 4
     assert 1 <= result.score < len(result.trace)
     assert {"step", "action", "target", "outcome", "changed", "score"} <= set(result.trace[0])
@@ -109,18 +124,31 @@ def _rendered_table(htmls: list[str]) -> pa.Table:
             return [await render_html(pool, h) for h in htmls]
 
     renders = asyncio.run(run())
-    rows = [{"id": f"r{i}", "kind": "html", "code": h, "instruction": "a small counter page", "plot_figures": None, **r}
-            for i, (h, r) in enumerate(zip(htmls, renders, strict=False))]
+    rows = [
+        {
+            "id": f"r{i}",
+            "kind": "html",
+            "code": h,
+            "instruction": "a small counter page",
+            "plot_figures": None,
+            **r,
+        }
+        for i, (h, r) in enumerate(zip(htmls, renders, strict=False))
+    ]
     cols = ("id", *Judge.requires)
     return pa.Table.from_pylist([{c: r.get(c) for c in cols} for r in rows], schema=sub_schema(list(cols)))
 
 
 def test_judge_stage_scores_rows_and_vlm_is_one_switch_away(tmp_path):
-    table = _rendered_table([page("counter"), page("counter", "contrast"), "<html><body><script>while(true){}</script>"])
+    table = _rendered_table(
+        [page("counter"), page("counter", "contrast"), "<html><body><script>while(true){}</script>"]
+    )
     assert table.column("render_status").to_pylist()[:2] == ["ok", "ok"]
     with ChatDouble() as srv:
-        cfg = JudgeStageConfig(vlm={"base_url": srv.base_url, "model": "double-vl", "max_retries": 1},
-                               interactive={"max_actions": 3, "max_scored": 2})
+        cfg = JudgeStageConfig(
+            vlm={"base_url": srv.base_url, "model": "double-vl", "max_retries": 1},
+            interactive={"max_actions": 3, "max_scored": 2},
+        )
         ctx = StageContext(spec_dir=tmp_path, run_dir=tmp_path, stage_dir=tmp_path / "judge")
         stage = Judge(cfg, ctx)
 
@@ -138,7 +166,11 @@ def test_judge_stage_scores_rows_and_vlm_is_one_switch_away(tmp_path):
     assert out.schema.names == list(Judge.outputs)
     good, low, hung = rows
     assert good["exec_pass"] and good["static_score"] > low["static_score"]
-    assert good["vlm_score"] is not None and good["vlm_judge"] == "vlm:double-vl" and good["rubric_version"] == "opendesign@1"
+    assert (
+        good["vlm_score"] is not None
+        and good["vlm_judge"] == "vlm:double-vl"
+        and good["rubric_version"] == "opendesign@1"
+    )
     assert json.loads(good["reward_json"])["static_source"] == "vlm"
     assert good["interactive_max"] == 2 and good["interactive_score"] == 1
     assert not hung["exec_pass"] and hung["reward"] == -0.1 and hung["vlm_score"] is None
@@ -150,20 +182,29 @@ def test_trl_reward_functions_share_one_judging():
     judge = RewardJudge(JudgeConfig(interactive={"max_actions": 2, "max_scored": 1}))
     funcs = reward_functions(judge=judge)
     prompts = [[{"role": "user", "content": "a counter page"}]] * 3
-    completions = [[{"role": "assistant", "content": f"```html\n{page('counter')}\n```"}],
-                   [{"role": "assistant", "content": f"```html\n{page('counter', 'script_error')}\n```"}],
-                   [{"role": "assistant", "content": "Sorry, I cannot help with that."}]]
+    completions = [
+        [{"role": "assistant", "content": f"```html\n{page('counter')}\n```"}],
+        [{"role": "assistant", "content": f"```html\n{page('counter', 'script_error')}\n```"}],
+        [{"role": "assistant", "content": "Sorry, I cannot help with that."}],
+    ]
 
     async def run():
         try:
-            return [await f(prompts=prompts, completions=completions, completion_ids=None, trainer_state=None)
-                    for f in funcs]
+            return [
+                await f(prompts=prompts, completions=completions, completion_ids=None, trainer_state=None)
+                for f in funcs
+            ]
         finally:
             await judge.aclose()
 
     results = dict(zip([f.__name__ for f in funcs], asyncio.run(run()), strict=False))
-    assert list(results) == ["execution_reward", "static_reward", "interactive_reward", "aesthetic_reward",
-                             "webgen_r1_reward"]
+    assert list(results) == [
+        "execution_reward",
+        "static_reward",
+        "interactive_reward",
+        "aesthetic_reward",
+        "webgen_r1_reward",
+    ]
     assert len(judge.memo) == 3  # five functions, one judging per completion
     assert results["execution_reward"] == [1.0, -1.0, -1.0]
     assert results["aesthetic_reward"][0] > 0.8 and results["aesthetic_reward"][1:] == [-0.1, -0.1]

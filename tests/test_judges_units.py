@@ -24,8 +24,23 @@ def _png(draw_fn, size=(1280, 960), bg=(250, 250, 250)) -> bytes:
 
 
 def _el(tag, x, y, w, h, text="", color="rgb(20, 20, 20)", bg="rgb(255, 255, 255)", size=16, **kw):
-    return {"tag": tag, "x": x, "y": y, "w": w, "h": h, "text": text, "color": color, "bg": bg, "font_size": size,
-            "font_family": "Arial", "font_weight": 400, "z": 0, "clickable": tag in ("a", "button"), "overflow_x": False, **kw}
+    return {
+        "tag": tag,
+        "x": x,
+        "y": y,
+        "w": w,
+        "h": h,
+        "text": text,
+        "color": color,
+        "bg": bg,
+        "font_size": size,
+        "font_family": "Arial",
+        "font_weight": 400,
+        "z": 0,
+        "clickable": tag in ("a", "button"),
+        "overflow_x": False,
+        **kw,
+    }
 
 
 def test_wcag_contrast_ratio_known_values():
@@ -36,15 +51,20 @@ def test_wcag_contrast_ratio_known_values():
 
 
 def test_layout_checks_find_each_defect():
-    clean = [_el("h1", 64, 40, 600, 48, "Welcome", size=40), _el("p", 64, 100, 600, 60, "Body text here"),
-             _el("button", 64, 180, 120, 40, "Go", color="rgb(255,255,255)", bg="rgb(37,99,235)")]
+    clean = [
+        _el("h1", 64, 40, 600, 48, "Welcome", size=40),
+        _el("p", 64, 100, 600, 60, "Body text here"),
+        _el("button", 64, 180, 120, 40, "Go", color="rgb(255,255,255)", bg="rgb(37,99,235)"),
+    ]
     assert design.check_contrast(clean, None).findings == []
     low = clean + [_el("p", 64, 260, 600, 40, "faint", color="rgb(220,220,220)")]
     c = design.check_contrast(low, None)
     assert c.metrics["failing"] == 1 and "1 text block below 4.5:1" in c.findings[0]
     over = clean + [_el("button", 100, 50, 200, 30, "Subscribe")]
     o = design.check_overlap(over)
-    assert o.metrics["overlapping_pairs"] == 1 and o.findings == ['heading "Welcome" overlaps button "Subscribe"']
+    assert o.metrics["overlapping_pairs"] == 1 and o.findings == [
+        'heading "Welcome" overlaps button "Subscribe"'
+    ]
     nested = clean[:2] + [_el("a", 70, 110, 40, 20, "link")] + clean[2:]  # right after its paragraph: nesting
     assert design.check_overlap(nested).metrics["overlapping_pairs"] == 0
     wide = design.check_overflow(clean + [_el("div", 0, 300, 1900, 40, "banner")], 1900, 1280)
@@ -54,25 +74,46 @@ def test_layout_checks_find_each_defect():
 
 
 def test_page_score_ranks_clean_above_defective_and_is_deterministic():
-    layout = {"document": {"width": 1280, "height": 960, "viewport_width": 1280},
-              "elements": [_el("h1", 64, 40, 600, 48, "Welcome", size=40), _el("p", 64, 100, 600, 60, "Body text here")]}
-    shot = _png(lambda d: (d.rectangle([64, 40, 664, 88], fill=(30, 30, 30)), d.rectangle([64, 100, 664, 160], fill=(90, 90, 90))))
+    layout = {
+        "document": {"width": 1280, "height": 960, "viewport_width": 1280},
+        "elements": [
+            _el("h1", 64, 40, 600, 48, "Welcome", size=40),
+            _el("p", 64, 100, 600, 60, "Body text here"),
+        ],
+    }
+    shot = _png(
+        lambda d: (
+            d.rectangle([64, 40, 664, 88], fill=(30, 30, 30)),
+            d.rectangle([64, 100, 664, 160], fill=(90, 90, 90)),
+        )
+    )
     a = design.judge_page(json.dumps(layout), shot)
     b = design.judge_page(json.dumps(layout), shot)
     assert a.score == b.score and 0 <= a.score <= 100
     assert a.subscores["alignment"] is None and a.subscores["not_measured"]
-    bad = {**layout, "elements": layout["elements"] + [_el("p", 64, 200, 600, 30, "faint", color="rgb(240,240,240)")]}
+    bad = {
+        **layout,
+        "elements": layout["elements"] + [_el("p", 64, 200, 600, 30, "faint", color="rgb(240,240,240)")],
+    }
     assert design.judge_page(json.dumps(bad), shot).score < a.score
 
 
 def test_screenshot_mode_blank_vs_designed():
     blank = design.judge_screenshot(_png(lambda d: None))
+
     def page(d):
         d.rectangle([0, 0, 1280, 120], fill=(30, 41, 59))
         for i in range(6):
-            d.rectangle([64 + (i % 3) * 400, 180 + (i // 3) * 300, 400 + (i % 3) * 400, 420 + (i // 3) * 300], fill=(255, 255, 255),
-                        outline=(200, 200, 210))
-            d.rectangle([90 + (i % 3) * 400, 200 + (i // 3) * 300, 300 + (i % 3) * 400, 230 + (i // 3) * 300], fill=(37, 99, 235))
+            d.rectangle(
+                [64 + (i % 3) * 400, 180 + (i // 3) * 300, 400 + (i % 3) * 400, 420 + (i // 3) * 300],
+                fill=(255, 255, 255),
+                outline=(200, 200, 210),
+            )
+            d.rectangle(
+                [90 + (i % 3) * 400, 200 + (i // 3) * 300, 300 + (i % 3) * 400, 230 + (i // 3) * 300],
+                fill=(37, 99, 235),
+            )
+
     designed = design.judge_screenshot(_png(page))
     assert blank.mode == "screenshot" and designed.score > blank.score + 20
     assert any("blank" in f for f in blank.findings)
@@ -80,12 +121,27 @@ def test_screenshot_mode_blank_vs_designed():
 
 
 def test_plot_checks():
-    fig = {"axes": [{"bbox": [0, 0, 600, 400], "artists": {"lines": 2}, "title": "Sales", "xlabel": "month", "ylabel": "k$",
-                     "xticklabels": [{"text": str(i), "bbox": [i * 50, 400, i * 50 + 30, 415], "size": 10} for i in range(10)],
-                     "legend": [500, 0, 600, 60], "points": [[100, 100], [300, 200]]}]}
+    fig = {
+        "axes": [
+            {
+                "bbox": [0, 0, 600, 400],
+                "artists": {"lines": 2},
+                "title": "Sales",
+                "xlabel": "month",
+                "ylabel": "k$",
+                "xticklabels": [
+                    {"text": str(i), "bbox": [i * 50, 400, i * 50 + 30, 415], "size": 10} for i in range(10)
+                ],
+                "legend": [500, 0, 600, 60],
+                "points": [[100, 100], [300, 200]],
+            }
+        ]
+    }
     good = design.judge_plot(fig, None)
     crowded = json.loads(json.dumps(fig))
-    crowded["axes"][0]["xticklabels"] = [{"text": f"label {i}", "bbox": [i * 20, 400, i * 20 + 60, 415], "size": 10} for i in range(10)]
+    crowded["axes"][0]["xticklabels"] = [
+        {"text": f"label {i}", "bbox": [i * 20, 400, i * 20 + 60, 415], "size": 10} for i in range(10)
+    ]
     empty = json.loads(json.dumps(fig))
     empty["axes"].append({"bbox": [0, 500, 600, 900], "artists": {"lines": 0}})
     covered = json.loads(json.dumps(fig))
@@ -100,13 +156,28 @@ def test_plot_checks():
 
 
 def test_execution_html_rules():
-    ok = execution.judge_html("ok", None, json.dumps([{"type": "console", "text": "Failed to load resource",
-                                                       "blocked_resource": True}]), b"png", [])
+    ok = execution.judge_html(
+        "ok",
+        None,
+        json.dumps([{"type": "console", "text": "Failed to load resource", "blocked_resource": True}]),
+        b"png",
+        [],
+    )
     assert ok.passed and ok.score == 1.0 and ok.findings == []
-    err = execution.judge_html("js_error", "x", json.dumps([{"type": "pageerror", "text": "ReferenceError: y"}]), b"png", [])
+    err = execution.judge_html(
+        "js_error", "x", json.dumps([{"type": "pageerror", "text": "ReferenceError: y"}]), b"png", []
+    )
     assert not err.passed and err.score == -1.0
-    lint = execution.judge_html("ok", None, "[]", b"png", [{"rule": "tag-pair", "message": "Tag must be paired", "line": 3},
-                                                           {"rule": "title-require", "message": "title", "line": 1}])
+    lint = execution.judge_html(
+        "ok",
+        None,
+        "[]",
+        b"png",
+        [
+            {"rule": "tag-pair", "message": "Tag must be paired", "line": 3},
+            {"rule": "title-require", "message": "title", "line": 1},
+        ],
+    )
     assert not lint.passed and [f["severity"] for f in lint.findings] == ["error", "warning"]
 
 
@@ -114,11 +185,19 @@ def test_rubrics_and_answer_parsing():
     assert get_rubric("opendesign").id == "opendesign@1"
     with pytest.raises(Exception, match="Unknown rubric"):
         get_rubric("nope")
-    total, subs, fb = OPENDESIGN.read(parse_answer(
-        '<think>hmm</think>Sure! ```json\n{"alignment_score": 35, "aesthetics_score": 25, "structure_score": 20, '
-        '"total_score": 99, "feedback": "ok"}\n```', OPENDESIGN))
-    assert total == 80 and subs["alignment_score"] == 35 and fb == "ok"  # the model's wrong total is not trusted
-    loose = parse_answer("alignment_score: 30/40\naesthetics_score: 20\nstructure_score = 10\nfeedback: fine", OPENDESIGN)
+    total, subs, fb = OPENDESIGN.read(
+        parse_answer(
+            '<think>hmm</think>Sure! ```json\n{"alignment_score": 35, "aesthetics_score": 25, "structure_score": 20, '
+            '"total_score": 99, "feedback": "ok"}\n```',
+            OPENDESIGN,
+        )
+    )
+    assert (
+        total == 80 and subs["alignment_score"] == 35 and fb == "ok"
+    )  # the model's wrong total is not trusted
+    loose = parse_answer(
+        "alignment_score: 30/40\naesthetics_score: 20\nstructure_score = 10\nfeedback: fine", OPENDESIGN
+    )
     assert OPENDESIGN.read(loose)[0] == 60
     assert WEBGEN.read(parse_answer('{"score": 7, "feedback": ""}', WEBGEN))[0] == 5  # clipped to the scale
     assert PLOTBENCH.read({"vis_score": 80, "task_score": 60})[0] == 70  # mean of the two
@@ -146,11 +225,22 @@ def test_webgen_r1_cascade():
     cfg = RewardConfig(formula="webgen_r1")
     assert webgen_r1({"code": None}, cfg)[0] == 0.0
     assert webgen_r1({"code": "x", "render_status": "timeout"}, cfg)[0] == 0.0
-    r, parts = webgen_r1({"code": "x", "render_status": "ok", "static_score": 80.0, "console_errors_json": "[]"}, cfg,
-                         format_ok=True)
+    r, parts = webgen_r1(
+        {"code": "x", "render_status": "ok", "static_score": 80.0, "console_errors_json": "[]"},
+        cfg,
+        format_ok=True,
+    )
     assert r == pytest.approx(4.0 + 0.1 + 0.1) and parts["stage"] == "scored"
-    r2, _ = webgen_r1({"code": "x", "render_status": "js_error", "static_score": 80.0,
-                       "console_errors_json": json.dumps([{"type": "pageerror", "text": "boom"}])}, cfg, format_ok=False)
+    r2, _ = webgen_r1(
+        {
+            "code": "x",
+            "render_status": "js_error",
+            "static_score": 80.0,
+            "console_errors_json": json.dumps([{"type": "pageerror", "text": "boom"}]),
+        },
+        cfg,
+        format_ok=False,
+    )
     assert r2 == pytest.approx(4.0)
 
 

@@ -26,14 +26,17 @@ def _png(grey: int) -> bytes:
 
 
 def _judge(srv: ChatDouble, rubric=OPENDESIGN, cache=None, **kw) -> VLMJudge:
-    backend = OpenAICompatBackend("double-vl", srv.base_url, timeout_s=0.5, max_retries=2, backoff_s=0.01,
-                                  concurrency=4)
+    backend = OpenAICompatBackend(
+        "double-vl", srv.base_url, timeout_s=0.5, max_retries=2, backoff_s=0.01, concurrency=4
+    )
     return VLMJudge(backend, rubric, cache=cache, **kw)
 
 
 def test_grades_images_with_structured_output():
     with ChatDouble() as srv:
-        verdicts = asyncio.run(_judge(srv).grade([("a dark page", [_png(51)]), ("a light page", [_png(204)])]))
+        verdicts = asyncio.run(
+            _judge(srv).grade([("a dark page", [_png(51)]), ("a light page", [_png(204)])])
+        )
         body = srv.requests[0]
     assert [v.score for v in verdicts] == [80, 20]
     assert verdicts[0].subscores == {"alignment_score": 32, "aesthetics_score": 24, "structure_score": 24}
@@ -44,8 +47,13 @@ def test_grades_images_with_structured_output():
 def test_faults_are_retried_or_recorded():
     with ChatDouble(stall_s=1.0) as srv:
         judge = _judge(srv)
-        items = [("[fault:500] page", [_png(0)]), ("[fault:stall] page", [_png(0)]), ("[fault:garbage] page", [_png(0)]),
-                 ("[fault:unreadable] page", [_png(0)]), ("[fault:always500,always500,always500] page", [_png(0)])]
+        items = [
+            ("[fault:500] page", [_png(0)]),
+            ("[fault:stall] page", [_png(0)]),
+            ("[fault:garbage] page", [_png(0)]),
+            ("[fault:unreadable] page", [_png(0)]),
+            ("[fault:always500,always500,always500] page", [_png(0)]),
+        ]
         verdicts = asyncio.run(judge.grade(items))
     assert [v.score for v in verdicts[:4]] == [100, 100, 100, 100]
     assert verdicts[0].attempts == 2 and verdicts[1].attempts == 2 and verdicts[2].attempts == 2
@@ -64,7 +72,10 @@ def test_server_without_structured_output_falls_back_to_parsing():
 
 def test_cache_hit_on_rerun(tmp_path):
     cache = RequestCache(tmp_path / "requests.sqlite")
-    items = [("same page", [_png(100)]), ("[fault:unreadable,unreadable,unreadable] never readable", [_png(0)])]
+    items = [
+        ("same page", [_png(100)]),
+        ("[fault:unreadable,unreadable,unreadable] never readable", [_png(0)]),
+    ]
     with ChatDouble() as srv:
         first = asyncio.run(_judge(srv, cache=cache).grade(items))
         sent = len(srv.requests)
@@ -75,7 +86,9 @@ def test_cache_hit_on_rerun(tmp_path):
     assert resent == 1  # ... so only that one is asked again (and answered readably this time)
     assert second[1].ok
     other_rubric = _judge(ChatDouble(), rubric=WEBGEN, cache=cache)
-    assert other_rubric.key_parts("same page", [_png(100)]) != _judge(ChatDouble(), cache=cache).key_parts("same page", [_png(100)])
+    assert other_rubric.key_parts("same page", [_png(100)]) != _judge(ChatDouble(), cache=cache).key_parts(
+        "same page", [_png(100)]
+    )
     cache.close()
 
 

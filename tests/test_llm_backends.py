@@ -41,14 +41,18 @@ def serve() -> ServeProcess:
 
 
 def html_request(candidate: int = 0, **params: object) -> GenRequest:
-    msgs = [{"role": "system", "content": system_prompt("html", "website")},
-            {"role": "user", "content": TAUGHT_INSTRUCTION}]
+    msgs = [
+        {"role": "system", "content": system_prompt("html", "website")},
+        {"role": "user", "content": TAUGHT_INSTRUCTION},
+    ]
     return GenRequest(msgs, {**GREEDY, **params}, {"candidate": candidate})
 
 
 def plot_request() -> GenRequest:
-    msgs = [{"role": "system", "content": system_prompt("plot", "matplotlib")},
-            {"role": "user", "content": "Plot the values."}]
+    msgs = [
+        {"role": "system", "content": system_prompt("plot", "matplotlib")},
+        {"role": "user", "content": "Plot the values."},
+    ]
     return GenRequest(msgs, dict(GREEDY))
 
 
@@ -70,7 +74,9 @@ def test_retries_through_faults(serve: ServeProcess, tmp_path: Path) -> None:
     faults = {1: "500", 2: "503", 3: "429", 4: "garbage", 5: "nochoices", 6: "stall"}
     proxy = FaultProxy(serve.base_url, lambda n, body: faults.get(n), stall_s=6.0)
     try:
-        backend = OpenAICompatBackend(serve.model, proxy.base_url, timeout_s=4.0, max_retries=8, backoff_s=0.01)
+        backend = OpenAICompatBackend(
+            serve.model, proxy.base_url, timeout_s=4.0, max_retries=8, backoff_s=0.01
+        )
         [res] = backend.generate_sync([html_request()])
         assert res.ok and res.text == HTML_REPLY
         assert res.attempts == 7 and proxy.faults == ["500", "503", "429", "garbage", "nochoices", "stall"]
@@ -80,7 +86,9 @@ def test_retries_through_faults(serve: ServeProcess, tmp_path: Path) -> None:
 
 
 def test_exhausted_retries_and_client_errors_are_results(serve: ServeProcess, tmp_path: Path) -> None:
-    proxy = FaultProxy(serve.base_url, lambda n, body: "400" if body["messages"][-1]["content"] == "bad" else "500")
+    proxy = FaultProxy(
+        serve.base_url, lambda n, body: "400" if body["messages"][-1]["content"] == "bad" else "500"
+    )
     cache = RequestCache(tmp_path / "c.sqlite")
     try:
         backend = OpenAICompatBackend(serve.model, proxy.base_url, cache=cache, max_retries=2, backoff_s=0.01)
@@ -105,8 +113,10 @@ def test_transformers_backend(tiny_model: Path, tmp_path: Path) -> None:
     cache = RequestCache(tmp_path / "c.sqlite")
     backend = make_backend(LLMConfig(backend="transformers", model=str(tiny_model), device="cpu"), cache)
     assert isinstance(backend, TransformersBackend)
-    synth = GenRequest([{"role": "system", "content": SYNTHESIS_SYSTEM}, {"role": "user", "content": SYNTH_PROMPT}],
-                       dict(GREEDY))
+    synth = GenRequest(
+        [{"role": "system", "content": SYNTHESIS_SYSTEM}, {"role": "user", "content": SYNTH_PROMPT}],
+        dict(GREEDY),
+    )
     html, syn, cut = backend.generate_sync([html_request(), synth, html_request(max_tokens=5)])
     assert html.text == HTML_REPLY and html.finish_reason == "stop"
     assert syn.text == SYNTH_REPLY
@@ -152,7 +162,9 @@ def test_cache_keys_persistence_and_counters(tmp_path: Path) -> None:
         return {"i": i, "ok": i != 3}
 
     out = asyncio.run(_calls(cache, call))
-    assert [r for r, _ in out] == [{"i": i, "ok": i != 3} for i in range(6)] and not any(hit for _, hit in out)
+    assert [r for r, _ in out] == [{"i": i, "ok": i != 3} for i in range(6)] and not any(
+        hit for _, hit in out
+    )
     cache.close()
     reopened = RequestCache(path)
     out2 = asyncio.run(_calls(reopened, call))
@@ -163,8 +175,9 @@ def test_cache_keys_persistence_and_counters(tmp_path: Path) -> None:
 
 async def _calls(cache: RequestCache, call) -> list:
     """Six cached calls at once; results with ok false are not stored."""
-    return await asyncio.gather(*(cache.cached_call({"i": i}, lambda i=i: call(i), store=lambda r: r["ok"])
-                                  for i in range(6)))
+    return await asyncio.gather(
+        *(cache.cached_call({"i": i}, lambda i=i: call(i), store=lambda r: r["ok"]) for i in range(6))
+    )
 
 
 def test_cache_shared_between_processes(tmp_path: Path) -> None:
@@ -172,8 +185,10 @@ def test_cache_shared_between_processes(tmp_path: Path) -> None:
     import sys
 
     path = tmp_path / "shared.sqlite"
-    code = ("import sys; from aesdata.cache import RequestCache; c = RequestCache(sys.argv[1]); "
-            "[c.put(f'{sys.argv[2]}-{i}', {'v': i}) for i in range(200)]")
+    code = (
+        "import sys; from aesdata.cache import RequestCache; c = RequestCache(sys.argv[1]); "
+        "[c.put(f'{sys.argv[2]}-{i}', {'v': i}) for i in range(200)]"
+    )
     procs = [subprocess.Popen([sys.executable, "-c", code, str(path), tag]) for tag in ("a", "b")]
     assert [p.wait(60) for p in procs] == [0, 0]
     assert len(RequestCache(path)) == 400

@@ -59,10 +59,10 @@ def hostile_pages(port: int) -> dict[str, str]:
         "while_after_load": f"<html><body>{body}<script>onload = () => setTimeout(() => {{ while (true) {{}} }}, 10)</script></body></html>",
         "memory_bomb": f"<html><body>{body}<script>const a = []; while (true) a.push(new Array(1e6).fill(Math.random()));</script></body></html>",
         "alert_storm": f"<html><body>{body}<script>for (let i = 0; i < 20000; i++) {{ alert(i); confirm(i); prompt(i); }}"
-                       "setInterval(() => alert('again'), 0);</script></body></html>",
+        "setInterval(() => alert('again'), 0);</script></body></html>",
         "huge_dom": "<html><body><script>const f = document.createDocumentFragment();"
-                    "for (let i = 0; i < 200000; i++) { const d = document.createElement('div'); d.textContent = 'row ' + i; f.appendChild(d); }"
-                    "document.body.appendChild(f);</script></body></html>",
+        "for (let i = 0; i < 200000; i++) { const d = document.createElement('div'); d.textContent = 'row ' + i; f.appendChild(d); }"
+        "document.body.appendChild(f);</script></body></html>",
         "network_exfiltration": f"""<html><head>
             <link rel="preconnect" href="{target}"><link rel="dns-prefetch" href="//evil.example.com">
             <link rel="prefetch" href="{target}/prefetch"><link rel="stylesheet" href="{target}/style.css">
@@ -104,7 +104,9 @@ def test_hostile_corpus_is_contained_and_the_pool_keeps_working() -> None:
         time.sleep(0.01)
     assert listener.accepted == 1
     listener.accepted = 0
-    config = RenderConfig(concurrency=4, browsers=1, load_timeout_s=6, settle_timeout_s=3, screenshot_timeout_s=6)
+    config = RenderConfig(
+        concurrency=4, browsers=1, load_timeout_s=6, settle_timeout_s=3, screenshot_timeout_s=6
+    )
     lp = LoopPool(config, store=None)
     try:
         pages = hostile_pages(listener.port)
@@ -136,8 +138,21 @@ def test_hostile_corpus_is_contained_and_the_pool_keeps_working() -> None:
 
     assert listener.accepted == 0, "a page reached the loopback listener"
     blocked = [b["url"] for b in json.loads(rows["network_exfiltration"]["blocked_requests_json"])]
-    for path in ("/fetch", "/xhr", "/img.png", "/script.js", "/style.css", "/beacon", "/frame", "/ws", "/form"):
-        assert any(u.startswith(("http://127.0.0.1", "ws://127.0.0.1")) and path in u for u in blocked), (path, blocked)
+    for path in (
+        "/fetch",
+        "/xhr",
+        "/img.png",
+        "/script.js",
+        "/style.css",
+        "/beacon",
+        "/frame",
+        "/ws",
+        "/form",
+    ):
+        assert any(u.startswith(("http://127.0.0.1", "ws://127.0.0.1")) and path in u for u in blocked), (
+            path,
+            blocked,
+        )
     assert any("tracker.example.com" in u for u in blocked)
     nav = json.loads(rows["navigation_away"]["blocked_requests_json"])
     assert {b["reason"] for b in nav} == {"navigation"}

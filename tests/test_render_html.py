@@ -59,18 +59,31 @@ def test_asset_urls_map_to_pinned_files_and_record_substitutions() -> None:
     tw = store.lookup("https://cdn.tailwindcss.com/3.4.1?plugins=forms,typography")
     assert tw and tw.package == "tailwindcss-cdn" and tw.path == "3.4.1/tailwindcss-with-all-plugins.js"
     three = store.lookup("https://cdnjs.cloudflare.com/ajax/libs/three.js/r128/three.min.js")
-    assert three and (three.version, three.path, three.substituted) == ("0.128.0", "build/three.min.js", False)
+    assert three and (three.version, three.path, three.substituted) == (
+        "0.128.0",
+        "build/three.min.js",
+        False,
+    )
     chart = store.lookup("https://cdn.jsdelivr.net/npm/chart.js@3.9.1/dist/chart.min.js")
     assert chart and chart.version == "4.6.1" and chart.path == "dist/chart.umd.min.js" and chart.substituted
     fa = store.lookup("https://cdnjs.cloudflare.com/ajax/libs/font-awesome/6.4.0/webfonts/fa-solid-900.woff2")
     assert fa and fa.content_type == "font/woff2" and fa.body[:4] == b"wOF2"
-    css = store.lookup("https://fonts.googleapis.com/css2?family=Inter:ital,wght@0,400;1,700&family=Nope&display=swap")
+    css = store.lookup(
+        "https://fonts.googleapis.com/css2?family=Inter:ital,wght@0,400;1,700&family=Nope&display=swap"
+    )
     assert css and css.path == "Inter" and css.content_type == "text/css"
     text = css.body.decode()
     assert "font-style: italic" in text and "font-weight: 700" in text and "fonts.gstatic.com" not in text
-    assert "url(https://assets.aesdata.invalid/npm/@fontsource/inter@5.3.0/files/inter-latin-400-normal.woff2)" in text
-    for url in ("https://example.com/app.js", "https://cdn.jsdelivr.net/npm/left-pad@1/index.js",
-                "https://cdn.jsdelivr.net/npm/d3@7/+esm", "https://fonts.googleapis.com/css2?family=Not+A+Font"):
+    assert (
+        "url(https://assets.aesdata.invalid/npm/@fontsource/inter@5.3.0/files/inter-latin-400-normal.woff2)"
+        in text
+    )
+    for url in (
+        "https://example.com/app.js",
+        "https://cdn.jsdelivr.net/npm/left-pad@1/index.js",
+        "https://cdn.jsdelivr.net/npm/d3@7/+esm",
+        "https://fonts.googleapis.com/css2?family=Not+A+Font",
+    ):
         assert store.lookup(url) is None, url
 
 
@@ -90,7 +103,11 @@ def test_fill_store_refuses_a_tarball_whose_hash_differs_from_the_lock(tmp_path:
 
 def test_find_browser_reports_path_and_version() -> None:
     info = find_browser()
-    assert Path(info.path).exists() and info.version[0].isdigit() and info.origin in ("env", "playwright", "system")
+    assert (
+        Path(info.path).exists()
+        and info.version[0].isdigit()
+        and info.origin in ("env", "playwright", "system")
+    )
 
 
 # ------------------------------------------------------------------------------ capture
@@ -102,14 +119,36 @@ def test_tailwind_fonts_icons_and_chart_render_offline_from_the_store(lp: LoopPo
     assert {"tailwindcss-cdn", "chart.js", "@fortawesome/fontawesome-free", "@fontsource/poppins"} <= served
     layout = json.loads(row["layout_json"])
     title = next(e for e in layout["elements"] if e["id"] == "title")
-    assert title["color"] == "rgb(129, 140, 248)" and title["font_size"] == 48.0  # Tailwind ran: text-indigo-400 text-5xl
-    assert title["font_weight"] == 700 and "Poppins" in title["font_family"] and title["text"] == "Launch Dashboard"
+    assert (
+        title["color"] == "rgb(129, 140, 248)" and title["font_size"] == 48.0
+    )  # Tailwind ran: text-indigo-400 text-5xl
+    assert (
+        title["font_weight"] == 700
+        and "Poppins" in title["font_family"]
+        and title["text"] == "Launch Dashboard"
+    )
     assert title["bg"] == "rgb(15, 23, 42)"  # effective background from <body class="bg-slate-900">
     by_id = {e["id"]: e for e in layout["elements"] if e["id"]}
     assert by_id["go"]["clickable"] and by_id["tile"]["clickable"] and not title["clickable"]
     assert any(e["overflow_x"] for e in layout["elements"] if e["tag"] == "div" and e["w"] == 100)
-    assert set(title) == {"tag", "id", "cls", "x", "y", "w", "h", "text", "color", "bg", "font_size", "font_family",
-                          "font_weight", "z", "clickable", "overflow_x"}
+    assert set(title) == {
+        "tag",
+        "id",
+        "cls",
+        "x",
+        "y",
+        "w",
+        "h",
+        "text",
+        "color",
+        "bg",
+        "font_size",
+        "font_family",
+        "font_weight",
+        "z",
+        "clickable",
+        "overflow_x",
+    }
     assert layout["document"]["width"] == 1280 and row["dom_nodes"] == layout["document"]["dom_nodes"]
     img = Image.open(io.BytesIO(row["screenshot_viewport"]["bytes"]))
     assert img.size == (1280, 960) and img.getpixel((5, 5))[:3] == (15, 23, 42)
@@ -122,12 +161,15 @@ def test_web_font_really_loaded_and_chart_drawn(lp: LoopPool) -> None:
         async with lp.pool.open(DASHBOARD) as s:
             assert s.load_error is None
             await s.page.evaluate("document.fonts.ready")
-            loaded = await s.page.evaluate("document.fonts.check('700 48px Poppins') && "
-                                           "[...document.fonts].some(f => f.family.includes('Poppins') && f.status === 'loaded')")
+            loaded = await s.page.evaluate(
+                "document.fonts.check('700 48px Poppins') && "
+                "[...document.fonts].some(f => f.family.includes('Poppins') && f.status === 'loaded')"
+            )
             painted = await s.page.evaluate("""() => { const c = document.getElementById('c');
                 const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
                 for (let i = 0; i < d.length; i += 4) if (d[i] === 99 && d[i+1] === 102 && d[i+2] === 241) n++; return n; }""")
             return loaded, painted
+
     loaded, painted = lp.run(probe())
     assert loaded
     assert painted > 5000  # the bars (#6366f1) are fully drawn: no animation mid-way
@@ -151,7 +193,13 @@ def test_fresh_context_per_sample_leaks_no_state(lp: LoopPool) -> None:
         return seen_a, seen_b
 
     seen_a, seen_b = lp.run(scenario())
-    assert seen_a == {"local": "A", "session": "A", "cookie": "secret=A", "global": "string", "dbs": ["secretdb"]}
+    assert seen_a == {
+        "local": "A",
+        "session": "A",
+        "cookie": "secret=A",
+        "global": "string",
+        "dbs": ["secretdb"],
+    }
     assert seen_b == {"local": None, "session": None, "cookie": "", "global": "undefined", "dbs": []}
 
 
@@ -162,7 +210,11 @@ def test_statuses_js_error_keeps_image_blank_and_tall_page_cut(lp: LoopPool) -> 
     r_err, r_blank, r_tall = lp.run(render_many(lp.pool, [err, blank, tall]))
     assert r_err["render_status"] == "js_error" and "ReferenceError" in r_err["render_error"]
     assert r_err["screenshot"]["bytes"][:4] == b"\x89PNG"
-    assert r_blank["render_status"] == "blank" and r_blank["screenshot"] is None and r_blank["screenshot_viewport"] is None
+    assert (
+        r_blank["render_status"] == "blank"
+        and r_blank["screenshot"] is None
+        and r_blank["screenshot_viewport"] is None
+    )
     assert "rgb(250, 250, 250)" in r_blank["render_error"]
     assert r_tall["render_status"] == "ok" and r_tall["screenshot_height"] == 8000
     assert Image.open(io.BytesIO(r_tall["screenshot_viewport"]["bytes"])).size == (1280, 960)
@@ -198,7 +250,9 @@ def test_open_gives_the_agent_a_live_page_with_stubbed_dialogs(lp: LoopPool) -> 
 def test_browser_is_recycled_every_n_pages() -> None:
     lp = LoopPool(RenderConfig(concurrency=2, browsers=1, recycle_every=2), store=None)
     try:
-        rows = lp.run(render_many(lp.pool, [f"<html><body><h1>page number {i}</h1></body></html>" for i in range(5)]))
+        rows = lp.run(
+            render_many(lp.pool, [f"<html><body><h1>page number {i}</h1></body></html>" for i in range(5)])
+        )
         assert [r["render_status"] for r in rows] == ["ok"] * 5
         assert lp.pool.launched >= 3
     finally:
@@ -208,10 +262,18 @@ def test_browser_is_recycled_every_n_pages() -> None:
 # ------------------------------------------------------------------------------ stage
 def test_render_stage_maps_a_shard_to_render_columns(tmp_path: Path) -> None:
     stage = Render(RenderStageConfig(concurrency=2, browsers=1), StageContext(tmp_path, tmp_path, tmp_path))
-    table = pa.table({
-        "id": ["a", "b", "c"], "kind": ["html", "html", "html"], "data_csv": [None, None, None],
-        "code": [DASHBOARD, None, "<html><body><h1>Pricing plans for teams</h1><script>nope()</script></body></html>"],
-    })
+    table = pa.table(
+        {
+            "id": ["a", "b", "c"],
+            "kind": ["html", "html", "html"],
+            "data_csv": [None, None, None],
+            "code": [
+                DASHBOARD,
+                None,
+                "<html><body><h1>Pricing plans for teams</h1><script>nope()</script></body></html>",
+            ],
+        }
+    )
     loop = asyncio.new_event_loop()
     try:
         loop.run_until_complete(stage.asetup())
@@ -228,7 +290,9 @@ def test_render_stage_maps_a_shard_to_render_columns(tmp_path: Path) -> None:
     assert "tailwindcss-cdn@3.4.10" in versions["assets"]
 
 
-def test_render_stage_refuses_an_incomplete_asset_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_render_stage_refuses_an_incomplete_asset_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("AESDATA_ASSETS", str(tmp_path / "empty"))
     stage = Render(RenderStageConfig(), StageContext(tmp_path, tmp_path, tmp_path))
     with pytest.raises(AesdataError, match="aesdata assets fetch"):

@@ -47,7 +47,10 @@ def _open(browser, path: Path):
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("request", lambda r: errors.append(f"network: {r.url}") if not r.url.startswith(("file:", "data:")) else None)
+    page.on(
+        "request",
+        lambda r: errors.append(f"network: {r.url}") if not r.url.startswith(("file:", "data:")) else None,
+    )
     page.goto(path.as_uri())
     return page, errors
 
@@ -55,12 +58,19 @@ def _open(browser, path: Path):
 def test_report_is_self_contained_and_small(report: tuple[Path, dict]) -> None:
     out, data = report
     text = out.read_text()
-    assert not re.search(r"""(src|href)=["']https?:""", text) and "@import" not in text and "<link" not in text
+    assert (
+        not re.search(r"""(src|href)=["']https?:""", text) and "@import" not in text and "<link" not in text
+    )
     assert out.stat().st_size < 1_500_000
     assert {s["name"] for s in data["sections"]} >= {"Best", "Worst", "Borderline", "Failed", "website"}
-    best = [data["rows"][i]["_score"] for i in next(s for s in data["sections"] if s["name"] == "Best")["ids"]]
+    best = [
+        data["rows"][i]["_score"] for i in next(s for s in data["sections"] if s["name"] == "Best")["ids"]
+    ]
     assert best == sorted(best, reverse=True)
-    assert all(data["rows"][i]["thumb"] is None for i in next(s for s in data["sections"] if s["name"] == "Failed")["ids"])
+    assert all(
+        data["rows"][i]["thumb"] is None
+        for i in next(s for s in data["sections"] if s["name"] == "Failed")["ids"]
+    )
     assert max(g["size"] for g in data["clusters"]) == 4
 
 
@@ -73,11 +83,17 @@ def test_report_opens_cleanly_in_chromium(report: tuple[Path, dict], browser) ->
         tabs.nth(k).click()
         section = [s for s in data["sections"] if s["ids"]][k]
         want = sum(1 for i in section["ids"] if data["rows"][i]["thumb"])
-        widths = page.eval_on_selector_all("#cards img", "imgs => imgs.map(i => i.complete ? i.naturalWidth : 0)")
+        widths = page.eval_on_selector_all(
+            "#cards img", "imgs => imgs.map(i => i.complete ? i.naturalWidth : 0)"
+        )
         assert len(widths) == want and all(w > 0 for w in widths), section["name"]
         assert page.locator("#cards .card").count() == len(section["ids"])
     cluster_imgs = page.eval_on_selector_all("#cluster-list img", "imgs => imgs.map(i => i.naturalWidth)")
-    assert len(cluster_imgs) == sum(1 for g in data["clusters"] for i in g["ids"] if data["rows"][i]["thumb"]) > 0
+    assert (
+        len(cluster_imgs)
+        == sum(1 for g in data["clusters"] for i in g["ids"] if data["rows"][i]["thumb"])
+        > 0
+    )
     assert all(w > 0 for w in cluster_imgs)
     assert page.locator("#funnel-rules .funnel-row").count() == len(data["funnel"]["rules"])
     assert page.locator("#charts svg").count() == len(data["scores"])
@@ -96,10 +112,14 @@ def test_report_opens_cleanly_in_chromium(report: tuple[Path, dict], browser) ->
 
 def test_report_of_a_run_without_judges(tmp_path: Path, browser) -> None:
     write_corpus(tmp_path, 6)
-    (tmp_path / "p.yaml").write_text("name: plain\nstages:\n  - stage: read_corpus\n    path: corpus.jsonl\n  - stage: export\n")
+    (tmp_path / "p.yaml").write_text(
+        "name: plain\nstages:\n  - stage: read_corpus\n    path: corpus.jsonl\n  - stage: export\n"
+    )
     run = tmp_path / "runs" / "plain"
     LocalExecutor(load_pipeline(tmp_path / "p.yaml"), run, workers=1).run()
     page, errors = _open(browser, build_report(run))
-    assert "No score columns" in page.inner_text("#charts") and "No select step ran" in page.inner_text("#funnel-rules")
+    assert "No score columns" in page.inner_text("#charts") and "No select step ran" in page.inner_text(
+        "#funnel-rules"
+    )
     assert errors == []
     assert json.loads(page.evaluate("JSON.stringify(D.totals)"))["rows"] == 6

@@ -36,15 +36,80 @@ class Tables:
 
 def _rows() -> pa.Table:
     # instruction a: two candidates (best-of-2); b: three, two of them near-duplicates; c: failed render
-    return pa.Table.from_pylist([
-        {"id": "a1", "instruction_id": "a", "kind": "html", "category": "website", "render_status": "ok", "exec_pass": True, "static_score": 80.0, "cluster_id": "a1"},
-        {"id": "a2", "instruction_id": "a", "kind": "html", "category": "website", "render_status": "ok", "exec_pass": True, "static_score": 90.0, "cluster_id": "a2"},
-        {"id": "b1", "instruction_id": "b", "kind": "html", "category": "game_dev", "render_status": "ok", "exec_pass": True, "static_score": 70.0, "cluster_id": "b1"},
-        {"id": "b2", "instruction_id": "b", "kind": "html", "category": "game_dev", "render_status": "ok", "exec_pass": True, "static_score": 95.0, "cluster_id": "b1"},
-        {"id": "b3", "instruction_id": "b", "kind": "html", "category": "game_dev", "render_status": "ok", "exec_pass": False, "static_score": 99.0, "cluster_id": "b3"},
-        {"id": "c1", "instruction_id": "c", "kind": "plot", "category": "matplotlib", "render_status": "exec_error", "exec_pass": False, "static_score": None, "cluster_id": "c1"},
-        {"id": "d1", "instruction_id": "d", "kind": "plot", "category": "matplotlib", "render_status": "ok", "exec_pass": True, "static_score": 40.0, "cluster_id": "d1"},
-    ])
+    return pa.Table.from_pylist(
+        [
+            {
+                "id": "a1",
+                "instruction_id": "a",
+                "kind": "html",
+                "category": "website",
+                "render_status": "ok",
+                "exec_pass": True,
+                "static_score": 80.0,
+                "cluster_id": "a1",
+            },
+            {
+                "id": "a2",
+                "instruction_id": "a",
+                "kind": "html",
+                "category": "website",
+                "render_status": "ok",
+                "exec_pass": True,
+                "static_score": 90.0,
+                "cluster_id": "a2",
+            },
+            {
+                "id": "b1",
+                "instruction_id": "b",
+                "kind": "html",
+                "category": "game_dev",
+                "render_status": "ok",
+                "exec_pass": True,
+                "static_score": 70.0,
+                "cluster_id": "b1",
+            },
+            {
+                "id": "b2",
+                "instruction_id": "b",
+                "kind": "html",
+                "category": "game_dev",
+                "render_status": "ok",
+                "exec_pass": True,
+                "static_score": 95.0,
+                "cluster_id": "b1",
+            },
+            {
+                "id": "b3",
+                "instruction_id": "b",
+                "kind": "html",
+                "category": "game_dev",
+                "render_status": "ok",
+                "exec_pass": False,
+                "static_score": 99.0,
+                "cluster_id": "b3",
+            },
+            {
+                "id": "c1",
+                "instruction_id": "c",
+                "kind": "plot",
+                "category": "matplotlib",
+                "render_status": "exec_error",
+                "exec_pass": False,
+                "static_score": None,
+                "cluster_id": "c1",
+            },
+            {
+                "id": "d1",
+                "instruction_id": "d",
+                "kind": "plot",
+                "category": "matplotlib",
+                "render_status": "ok",
+                "exec_pass": True,
+                "static_score": 40.0,
+                "cluster_id": "d1",
+            },
+        ]
+    )
 
 
 def _select(tmp_path: Path, **cfg) -> tuple[dict[str, dict], dict]:
@@ -56,9 +121,13 @@ def _select(tmp_path: Path, **cfg) -> tuple[dict[str, dict], dict]:
 
 
 def test_filters_dedup_best_of_n_and_funnel(tmp_path: Path) -> None:
-    rows, funnel = _select(tmp_path, filters=["renders_ok", "exec_pass"], where={"min50": "static_score >= 50"}, best_of_n=1)
+    rows, funnel = _select(
+        tmp_path, filters=["renders_ok", "exec_pass"], where={"min50": "static_score >= 50"}, best_of_n=1
+    )
     assert {i for i, r in rows.items() if r["selected"]} == {"a2", "b2"}
-    assert rows["c1"]["drop_reason"] == "renders_ok"  # first rule that dropped it, although exec_pass fails too
+    assert (
+        rows["c1"]["drop_reason"] == "renders_ok"
+    )  # first rule that dropped it, although exec_pass fails too
     assert rows["b3"]["drop_reason"] == "exec_pass"  # best static score, but failed execution
     assert rows["d1"]["drop_reason"] == "min50"
     assert rows["b1"]["drop_reason"] == "duplicate" and rows["b2"]["is_representative"]
@@ -66,14 +135,27 @@ def test_filters_dedup_best_of_n_and_funnel(tmp_path: Path) -> None:
     assert all(r["drop_reason"] is None for r in rows.values() if r["selected"])
     assert {r["split"] for r in rows.values() if r["selected"]} == {"train"}
     assert [(s["rule"], s["in"], s["dropped"], s["out"]) for s in funnel["rules"]] == [
-        ("renders_ok", 7, 1, 6), ("exec_pass", 6, 1, 5), ("min50", 5, 1, 4), ("duplicate", 4, 1, 3), ("best_of_n", 3, 1, 2)]
+        ("renders_ok", 7, 1, 6),
+        ("exec_pass", 6, 1, 5),
+        ("min50", 5, 1, 4),
+        ("duplicate", 4, 1, 3),
+        ("best_of_n", 3, 1, 2),
+    ]
     assert funnel["rules"][0]["description"].startswith("Rendered cleanly")
     game = next(g for g in funnel["by_group"] if g["category"] == "game_dev")
-    assert game == {"kind": "html", "category": "game_dev", "rows": 3, "selected": 1, "dropped": {"exec_pass": 1, "duplicate": 1}}
+    assert game == {
+        "kind": "html",
+        "category": "game_dev",
+        "rows": 3,
+        "selected": 1,
+        "dropped": {"exec_pass": 1, "duplicate": 1},
+    }
 
 
 def test_custom_score_and_no_dedup(tmp_path: Path) -> None:
-    rows, funnel = _select(tmp_path, dedup="none", score="-static_score", best_of_n=1, where={"ok": "render_status = 'ok'"})
+    rows, funnel = _select(
+        tmp_path, dedup="none", score="-static_score", best_of_n=1, where={"ok": "render_status = 'ok'"}
+    )
     # lowest static score wins under score = -static_score; b1 and b2 are no longer collapsed as duplicates
     assert {i for i, r in rows.items() if r["selected"]} == {"a1", "b1", "d1"}
     assert all(r["is_representative"] is None for r in rows.values())
@@ -95,7 +177,9 @@ def test_bad_rules_say_what_is_wrong(tmp_path: Path) -> None:
 
 def test_filter_search_prefers_the_pipeline_folder(tmp_path: Path) -> None:
     (tmp_path / "filters").mkdir()
-    (tmp_path / "filters" / "renders_ok.sql").write_text("-- stricter local rule\nrender_status = 'ok' AND static_score > 85;\n")
+    (tmp_path / "filters" / "renders_ok.sql").write_text(
+        "-- stricter local rule\nrender_status = 'ok' AND static_score > 85;\n"
+    )
     rows, funnel = _select(tmp_path, filters=["renders_ok"])
     assert {i for i, r in rows.items() if r["selected"]} == {"a2", "b2", "b3"}
     assert funnel["rules"][0]["description"] == "stricter local rule"
@@ -119,16 +203,24 @@ def test_changing_a_threshold_redoes_select_and_export_only(tmp_path: Path) -> N
     (tmp_path / "filters").mkdir()
     (tmp_path / "filters" / "good.sql").write_text("-- good enough\nstatic_score >= 40\n")
     pipe_path = tmp_path / "p.yaml"
-    pipe_path.write_text(SCORED_PIPE.format(filters="[renders_ok, good]", extra="    splits: {train: 0.75, test: 0.25}\n"))
+    pipe_path.write_text(
+        SCORED_PIPE.format(filters="[renders_ok, good]", extra="    splits: {train: 0.75, test: 0.25}\n")
+    )
     run = tmp_path / "runs" / "s"
     first = LocalExecutor(load_pipeline(pipe_path), run, workers=1).run()
     assert [s.skipped for s in first.steps] == [0, 0, 0, 0]
     kept = run_sql(run, "SELECT count(*) AS n FROM samples WHERE selected").column("n")[0].as_py()
-    expect = run_sql(run, "SELECT count(DISTINCT cluster_id) AS n FROM samples WHERE render_status = 'ok' AND static_score >= 40")
+    expect = run_sql(
+        run,
+        "SELECT count(DISTINCT cluster_id) AS n FROM samples WHERE render_status = 'ok' AND static_score >= 40",
+    )
     assert kept == expect.column("n")[0].as_py() > 0
     # no cluster and no instruction crosses splits
-    crossing = run_sql(run, "SELECT cluster_id FROM samples WHERE selected GROUP BY 1 HAVING count(DISTINCT split) > 1 UNION ALL "
-                            "SELECT instruction_id FROM samples WHERE selected GROUP BY 1 HAVING count(DISTINCT split) > 1")
+    crossing = run_sql(
+        run,
+        "SELECT cluster_id FROM samples WHERE selected GROUP BY 1 HAVING count(DISTINCT split) > 1 UNION ALL "
+        "SELECT instruction_id FROM samples WHERE selected GROUP BY 1 HAVING count(DISTINCT split) > 1",
+    )
     assert crossing.num_rows == 0
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["summaries"]["select"]["funnel"]["selected"] == kept
@@ -139,9 +231,22 @@ def test_changing_a_threshold_redoes_select_and_export_only(tmp_path: Path) -> N
     (tmp_path / "filters" / "good.sql").write_text("-- good enough\nstatic_score >= 60\n")
     second = LocalExecutor(load_pipeline(pipe_path), run, workers=1).run()
     n = second.steps[0].shards
-    assert [(s.id, s.skipped) for s in second.steps] == [("read_corpus", n), ("test_inject_scores", n), ("select", 0), ("export", 0)]
+    assert [(s.id, s.skipped) for s in second.steps] == [
+        ("read_corpus", n),
+        ("test_inject_scores", n),
+        ("select", 0),
+        ("export", 0),
+    ]
     assert run_sql(run, "SELECT count(*) AS n FROM samples WHERE selected").column("n")[0].as_py() < kept
-    assert run_sql(run, "SELECT count(*) AS n FROM samples WHERE selected AND static_score < 60").column("n")[0].as_py() == 0
+    assert (
+        run_sql(run, "SELECT count(*) AS n FROM samples WHERE selected AND static_score < 60")
+        .column("n")[0]
+        .as_py()
+        == 0
+    )
     # the re-export is what load_dataset reads (no stale cache of the earlier export)
     fresh = datasets.load_dataset(str(run / "dataset"))
-    assert sum(fresh[s].num_rows for s in fresh) == run_sql(run, "SELECT count(*) AS n FROM samples WHERE selected").column("n")[0].as_py()
+    assert (
+        sum(fresh[s].num_rows for s in fresh)
+        == run_sql(run, "SELECT count(*) AS n FROM samples WHERE selected").column("n")[0].as_py()
+    )

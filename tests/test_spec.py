@@ -48,7 +48,12 @@ def test_unknown_stage_lists_known(tmp_path: Path) -> None:
 
 def test_unknown_key_names_key_and_line(tmp_path: Path) -> None:
     msg = _err(tmp_path, GOOD.replace("    path: corpus.jsonl", "    path: corpus.jsonl\n    pathh: x"))
-    assert "p.yaml:6" in msg and "'pathh'" in msg and "not a known key" in msg and "Keys of stage 'read_corpus'" in msg
+    assert (
+        "p.yaml:6" in msg
+        and "'pathh'" in msg
+        and "not a known key" in msg
+        and "Keys of stage 'read_corpus'" in msg
+    )
 
 
 def test_wrong_type_says_expected_and_found(tmp_path: Path) -> None:
@@ -69,7 +74,9 @@ def test_missing_columns_named(tmp_path: Path) -> None:
 
 
 def test_unimportable_plugin(tmp_path: Path) -> None:
-    msg = _err(tmp_path, "name: x\nplugins: [no.such.module]\nstages:\n  - stage: read_corpus\n    path: c.jsonl\n")
+    msg = _err(
+        tmp_path, "name: x\nplugins: [no.such.module]\nstages:\n  - stage: read_corpus\n    path: c.jsonl\n"
+    )
     assert "p.yaml:2" in msg and "no.such.module" in msg
 
 

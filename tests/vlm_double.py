@@ -96,15 +96,25 @@ class ChatDouble:
             with Image.open(io.BytesIO(raw)) as im:
                 darkness = 1.0 - ImageStat.Stat(im.convert("L")).mean[0] / 255.0
         if "total_score" in text:  # OpenDesign
-            grade = {"alignment_score": round(40 * darkness), "aesthetics_score": round(30 * darkness),
-                     "structure_score": round(30 * darkness), "total_score": round(100 * darkness),
-                     "feedback": f"darkness {darkness:.2f}"}
+            grade = {
+                "alignment_score": round(40 * darkness),
+                "aesthetics_score": round(30 * darkness),
+                "structure_score": round(30 * darkness),
+                "total_score": round(100 * darkness),
+                "feedback": f"darkness {darkness:.2f}",
+            }
         else:  # WebGen
             grade = {"score": round(5 * darkness, 1), "feedback": f"darkness {darkness:.2f}"}
         return 200, _chat("Here is my grade:\n```json\n" + json.dumps(grade) + "\n```")
 
 
 def _chat(content: str) -> dict[str, Any]:
-    return {"id": "x", "object": "chat.completion", "model": "double",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 10, "completion_tokens": 20}}
+    return {
+        "id": "x",
+        "object": "chat.completion",
+        "model": "double",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+        ],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 20},
+    }

@@ -11,28 +11,29 @@ Signals (the names stored in ``dup_signals``):
 
 Screenshots with less ink than ``min_ink`` (near-blank pages) give no image signal at all.
 
-Rows arrive in batches (``add``) and are reduced at once to small per-row features; nothing large
-is kept. What grows with N: per row its id, a 16-byte code hash and image hash in two dicts, the
+Rows arrive in batches (``add``, or ``add_features`` with ``features.row_features`` computed in a
+worker) reduced to small per-row features; nothing large is kept. What grows with N: per row its id, a 16-byte code hash and image hash in two dicts, the
 MinHash signature (4 * num_perm bytes) and LSH band keys, two 64-bit perceptual hashes and an
 aspect ratio: about 1-1.5 KB per row with the defaults, so ~1-1.5 GB for a million rows.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from aesdata.dedup.components import components
+from aesdata.dedup.features import FeatureParams, RowFeatures, row_features
 from aesdata.dedup.hamming import hamming_pairs
 from aesdata.dedup.minhash import MinHashIndex
-from aesdata.dedup.normalize import code_features
-from aesdata.dedup.visual import image_signals
 
 SIGNALS = ("exact_code", "exact_image", "code_minhash", "visual", "reference")
 _BIT = {name: np.uint8(1 << i) for i, name in enumerate(SIGNALS)}
 _MAX_ASPECT_RATIO = 1.5
+_PHASES = ("normalise", "minhash", "image", "lsh_insert", "lsh_pairs", "hamming", "cluster")
 
 
 @dataclass(frozen=True)
@@ -83,10 +84,13 @@ class Deduper:
         self._first_code: dict[str, int] = {}
         self._first_image: dict[str, int] = {}
         self._exact: dict[str, list[tuple[int, int]]] = {"exact_code": [], "exact_image": []}
-        self._phash: list[int] = []
-        self._dhash: list[int] = []
-        self._aspect: list[float] = []
-        self._visual_rows: list[int] = []
+        self._phash: list[np.ndarray] = []
+        self._dhash: list[np.ndarray] = []
+        self._aspect: list[np.ndarray] = []
+        self._visual_rows: list[np.ndarray] = []
+        #: CPU seconds per phase: normalise, minhash, image (summed over the workers that computed
+        #: the features), lsh_insert, lsh_pairs, hamming, cluster (this process)
+        self.cpu_s: dict[str, float] = dict.fromkeys(_PHASES, 0.0)
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -101,36 +105,44 @@ class Deduper:
     ) -> RowHashes:
         """Add a batch of rows; ``kinds`` are html | plot, ``screenshots`` PNG bytes or None (no usable render).
 
+        Computes the features here; see ``add_features`` for the result.
+        """
+        return self.add_features(ids, row_features(kinds, codes, screenshots, self.feature_params), reference)
+
+    @property
+    def feature_params(self) -> FeatureParams:
+        """What ``row_features`` needs for this pass (the same for workers elsewhere)."""
+        return FeatureParams(self.params.num_perm, self.params.shingle_size, self.index.hasher.seed)
+
+    def add_features(self, ids: Sequence[str], feats: RowFeatures, reference: bool = False) -> RowHashes:
+        """Add rows by their ``row_features`` (computed with ``feature_params``, here or in a worker).
+
         Returns the rows' code hash, image hash and phash (hex) for the output table.
         """
-        out = RowHashes()
         start = len(self._ids)
-        shingles: list[np.ndarray] = []
-        for offset, (row_id, kind, code, png) in enumerate(zip(ids, kinds, codes, screenshots, strict=True)):
-            row = start + offset
-            self._ids.append(str(row_id))
-            self._ref.append(reference)
-            code_h = None
-            sh = np.empty(0, dtype=np.uint64)
-            if code:
-                code_h, sh = code_features(code, kind, self.params.shingle_size)
-                self._link("exact_code", self._first_code, code_h, row)
-            shingles.append(sh)
-            out.code_hash.append(code_h)
-            image_h = phash = None
-            if png:
-                sig = image_signals(png)
-                image_h, phash = sig.sha, f"{sig.phash:016x}"
-                if sig.ink >= self.params.min_ink:
-                    self._link("exact_image", self._first_image, sig.sha, row)
-                    self._visual_rows.append(row)
-                    self._phash.append(sig.phash)
-                    self._dhash.append(sig.dhash)
-                    self._aspect.append(sig.aspect)
-            out.image_hash.append(image_h)
-            out.phash.append(phash)
-        self.index.add(np.arange(start, start + len(shingles)), shingles)
-        return out
+        self._ids.extend(str(i) for i in ids)
+        self._ref.extend([reference] * len(ids))
+        for offset, h in enumerate(feats.code_hash):
+            if h is not None:
+                self._link("exact_code", self._first_code, h, start + offset)
+        visual = np.flatnonzero(feats.has_image & (feats.ink >= self.params.min_ink))
+        for offset in visual.tolist():
+            self._link("exact_image", self._first_image, feats.image_hash[offset], start + offset)
+        self._visual_rows.append(visual + start)
+        self._phash.append(feats.phash[visual])
+        self._dhash.append(feats.dhash[visual])
+        self._aspect.append(feats.aspect[visual])
+        for phase, seconds in feats.cpu_s.items():
+            self.cpu_s[phase] += seconds
+        t = time.process_time()
+        rows = np.arange(start, start + len(ids))
+        self.index.add_signatures(rows[feats.has_shingles], feats.signatures[feats.has_shingles])
+        self.cpu_s["lsh_insert"] += time.process_time() - t
+        phash = [
+            f"{p:016x}" if has else None
+            for p, has in zip(feats.phash.tolist(), feats.has_image.tolist(), strict=True)
+        ]
+        return RowHashes(list(feats.code_hash), list(feats.image_hash), phash)
 
     def _link(self, signal: str, first: dict[str, int], key: str, row: int) -> None:
         seen = first.setdefault(key, row)
@@ -138,24 +150,25 @@ class Deduper:
             self._exact[signal].append((seen, row))
 
     def _visual_edges(self) -> np.ndarray:
-        if len(self._visual_rows) < 2:
+        rows = np.concatenate([np.empty(0, dtype=np.int64), *self._visual_rows])
+        if len(rows) < 2:
             return np.empty((0, 2), dtype=np.int64)
-        ph = np.array(self._phash, dtype=np.uint64)
-        dh = np.array(self._dhash, dtype=np.uint64)
-        aspect = np.array(self._aspect, dtype=np.float64)
+        ph, dh, aspect = (np.concatenate(x) for x in (self._phash, self._dhash, self._aspect))
         p = hamming_pairs(ph, self.params.visual_threshold)
         a, b = p[:, 0], p[:, 1]
         ratio = np.maximum(aspect[a], aspect[b]) / np.minimum(aspect[a], aspect[b])
         ok = (np.bitwise_count(dh[a] ^ dh[b]) <= self.params.visual_threshold) & (ratio <= _MAX_ASPECT_RATIO)
-        rows = np.array(self._visual_rows, dtype=np.int64)
         return rows[p[ok]]
 
     def finish(self) -> DedupResult:
         """Cluster every added row; see :class:`DedupResult`."""
         n = len(self._ids)
         edges = {name: np.array(pairs, dtype=np.int64).reshape(-1, 2) for name, pairs in self._exact.items()}
+        t = time.process_time()
         edges["code_minhash"] = self.index.pairs()
+        t1 = time.process_time()
         edges["visual"] = self._visual_edges()
+        t2 = time.process_time()
         labels = components(n, np.concatenate(list(edges.values())))
         is_ref = np.array(self._ref, dtype=bool)
         mask = np.zeros(n, dtype=np.uint8)
@@ -173,6 +186,9 @@ class Deduper:
             labels, weights=(~is_ref).astype(np.float64), minlength=len(cluster_of_label)
         ).astype(np.int64)
         signals = [",".join(name for name in SIGNALS if m & _BIT[name]) or None for m in mask.tolist()]
+        self.cpu_s["lsh_pairs"] += t1 - t
+        self.cpu_s["hamming"] += t2 - t1
+        self.cpu_s["cluster"] += time.process_time() - t2
         return DedupResult(
             cluster_id=cluster_of_label[labels].tolist(),
             cluster_size=size_of_label[labels],

@@ -59,21 +59,21 @@ class OnePermutationMinHash:
 
         An empty set gives an all-``0xFFFFFFFF`` row; callers leave such rows out of the index.
         """
-        n, k = len(shingle_sets), self.num_perm
-        sig = np.full((n, k), _EMPTY, dtype=np.uint32)
-        if n == 0:
-            return sig
         sizes = np.array([len(s) for s in shingle_sets], dtype=np.int64)
-        if sizes.sum() == 0:
+        flat = np.concatenate(shingle_sets) if shingle_sets else np.empty(0, dtype=np.uint64)
+        return self.signatures_flat(flat, sizes)
+
+    def signatures_flat(self, flat: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+        """``signatures`` of sets given back to back: ``flat`` (uint64) holds ``sizes[i]`` hashes of set ``i``."""
+        n, k = len(sizes), self.num_perm
+        sig = np.full((n, k), _EMPTY, dtype=np.uint32)
+        if n == 0 or sizes.sum() == 0:
             return sig
         doc = np.repeat(np.arange(n, dtype=np.int64), sizes)
         with np.errstate(over="ignore"):
-            h = mix64(
-                np.concatenate(shingle_sets).astype(np.uint64) ^ np.uint64(self.seed * 0x2545F4914F6CDD1D)
-            )
+            h = mix64(flat.astype(np.uint64) ^ np.uint64(self.seed * 0x2545F4914F6CDD1D))
         cell = doc * k + (h >> self._shift).astype(np.int64)
-        flat = sig.reshape(-1)
-        np.minimum.at(flat, cell, (h & np.uint64(0xFFFFFFFF)).astype(np.uint32))
+        np.minimum.at(sig.reshape(-1), cell, (h & np.uint64(0xFFFFFFFF)).astype(np.uint32))
         filled = np.zeros(n * k, dtype=bool)
         filled[cell] = True
         filled = filled.reshape(n, k)

@@ -71,7 +71,9 @@ def detect_format(record: dict[str, Any]) -> str:
         return "generic"
     raise AesdataError(
         f"Cannot tell the format of a record with fields {sorted(keys)}.",
-        "Give it an `instruction` (or `prompt`) field, or set `format:` to one of " + ", ".join(FORMATS[1:]) + ".",
+        "Give it an `instruction` (or `prompt`) field, or set `format:` to one of "
+        + ", ".join(FORMATS[1:])
+        + ".",
     )
 
 
@@ -85,22 +87,41 @@ def _meta(record: dict[str, Any], used: set[str]) -> dict[str, Any]:
 
 
 def _binary(value: Any) -> bool:
-    return isinstance(value, bytes | bytearray) or (isinstance(value, dict) and isinstance(value.get("bytes"), bytes))
+    return isinstance(value, bytes | bytearray) or (
+        isinstance(value, dict) and isinstance(value.get("bytes"), bytes)
+    )
 
 
 def _opendesign(r: dict[str, Any], source: str, kind: str | None, category: str | None) -> SourceRecord:
     instr = _text(r.get("prompt"))
     cat = normalize_category(category or r.get("category"), "html")
-    return SourceRecord(instruction_id("html", instr), "html", cat, instr, source,
-                        {"source_id": r.get("id"), "source_category": r.get("category"), **_meta(r, {"id", "prompt", "category"})})
+    return SourceRecord(
+        instruction_id("html", instr),
+        "html",
+        cat,
+        instr,
+        source,
+        {
+            "source_id": r.get("id"),
+            "source_category": r.get("category"),
+            **_meta(r, {"id", "prompt", "category"}),
+        },
+    )
 
 
 def _webgen(r: dict[str, Any], source: str, kind: str | None, category: str | None) -> SourceRecord:
     instr = _text(r.get("instruction"))
     used = {"id", "instruction", "Category", "application_type", "ui_instruct"}
-    meta = {"source_id": r.get("id"), "source_category": r.get("Category"),
-            "application_type": r.get("application_type"), "ui_instruct": r.get("ui_instruct"), **_meta(r, used)}
-    return SourceRecord(instruction_id("html", instr), "html", normalize_category(category or "website"), instr, source, meta)
+    meta = {
+        "source_id": r.get("id"),
+        "source_category": r.get("Category"),
+        "application_type": r.get("application_type"),
+        "ui_instruct": r.get("ui_instruct"),
+        **_meta(r, used),
+    }
+    return SourceRecord(
+        instruction_id("html", instr), "html", normalize_category(category or "website"), instr, source, meta
+    )
 
 
 def pandasplotbench_instruction(description: str, style: str, code_data: str) -> str:
@@ -114,18 +135,42 @@ def pandasplotbench_instruction(description: str, style: str, code_data: str) ->
 
 
 def _plotbench(r: dict[str, Any], source: str, kind: str | None, category: str | None) -> SourceRecord:
-    instr = pandasplotbench_instruction(_text(r.get("task__plot_description")), _text(r.get("task__plot_style")),
-                                        _text(r.get("code_data")))
-    used = {"id", "code_plot", "code_data", "data_csv", "task__plot_description", "task__plot_style", "plots_gt"}
+    instr = pandasplotbench_instruction(
+        _text(r.get("task__plot_description")), _text(r.get("task__plot_style")), _text(r.get("code_data"))
+    )
+    used = {
+        "id",
+        "code_plot",
+        "code_data",
+        "data_csv",
+        "task__plot_description",
+        "task__plot_style",
+        "plots_gt",
+    }
     meta = {"source_id": r.get("id"), "code_data": r.get("code_data"), **_meta(r, used)}
-    return SourceRecord(instruction_id("plot", instr), "plot", normalize_category(category, "plot"), instr, source,
-                        meta, data_csv=_text(r.get("data_csv")) or None, code=_text(r.get("code_plot")) or None)
+    return SourceRecord(
+        instruction_id("plot", instr),
+        "plot",
+        normalize_category(category, "plot"),
+        instr,
+        source,
+        meta,
+        data_csv=_text(r.get("data_csv")) or None,
+        code=_text(r.get("code_plot")) or None,
+    )
 
 
 def _websight(r: dict[str, Any], source: str, kind: str | None, category: str | None) -> SourceRecord:
     instr = _text(r.get("llm_generated_idea"))
-    return SourceRecord(instruction_id("html", instr), "html", normalize_category(category or "website"), instr, source,
-                        _meta(r, {"text", "llm_generated_idea", "image"}), code=_text(r.get("text")) or None)
+    return SourceRecord(
+        instruction_id("html", instr),
+        "html",
+        normalize_category(category or "website"),
+        instr,
+        source,
+        _meta(r, {"text", "llm_generated_idea", "image"}),
+        code=_text(r.get("text")) or None,
+    )
 
 
 def _generic(r: dict[str, Any], source: str, kind: str | None, category: str | None) -> SourceRecord:
@@ -135,18 +180,35 @@ def _generic(r: dict[str, Any], source: str, kind: str | None, category: str | N
     instr = _text(r.get("instruction") or r.get("prompt"))
     code = _text(r.get("code") or r.get("html")) or None
     used = {"id", "instruction", "prompt", "kind", "category", "code", "html", "data_csv"}
-    return SourceRecord(instruction_id(k, instr), k, normalize_category(category or r.get("category"), k), instr, source,
-                        {"source_id": r.get("id"), **_meta(r, used)}, data_csv=_text(r.get("data_csv")) or None, code=code)
+    return SourceRecord(
+        instruction_id(k, instr),
+        k,
+        normalize_category(category or r.get("category"), k),
+        instr,
+        source,
+        {"source_id": r.get("id"), **_meta(r, used)},
+        data_csv=_text(r.get("data_csv")) or None,
+        code=code,
+    )
 
 
 _ADAPTERS: dict[str, Callable[[dict[str, Any], str, str | None, str | None], SourceRecord]] = {
-    "opendesign": _opendesign, "webgen_bench": _webgen, "pandasplotbench": _plotbench,
-    "websight": _websight, "generic": _generic,
+    "opendesign": _opendesign,
+    "webgen_bench": _webgen,
+    "pandasplotbench": _plotbench,
+    "websight": _websight,
+    "generic": _generic,
 }
 
 
-def load_instructions(path: Path, fmt: str = "auto", *, kind: str | None = None,
-                      category: str | None = None, source: str | None = None) -> Iterator[SourceRecord]:
+def load_instructions(
+    path: Path,
+    fmt: str = "auto",
+    *,
+    kind: str | None = None,
+    category: str | None = None,
+    source: str | None = None,
+) -> Iterator[SourceRecord]:
     """Yield one ``SourceRecord`` per record of ``path`` with a non-empty instruction.
 
     ``fmt``: one of ``FORMATS`` (``auto`` detects it from the first record); ``kind`` / ``category``
@@ -158,7 +220,9 @@ def load_instructions(path: Path, fmt: str = "auto", *, kind: str | None = None,
     adapter = None if fmt == "auto" else _ADAPTERS[fmt]
     for record in read_records(path):
         if not isinstance(record, dict):
-            raise AesdataError(f"{path} holds a {type(record).__name__} where a record (mapping) was expected.")
+            raise AesdataError(
+                f"{path} holds a {type(record).__name__} where a record (mapping) was expected."
+            )
         if adapter is None:
             adapter = _ADAPTERS[detect_format(record)]
         row = adapter(record, name, kind, category)

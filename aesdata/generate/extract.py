@@ -18,12 +18,22 @@ from dataclasses import dataclass
 _THINK_BLOCK = re.compile(r"<think>.*?</think>", re.S | re.I)
 _FENCE_OPEN = re.compile(r"^[ \t]*(`{3,}|~{3,})[ \t]*([^\s`]*)[ \t]*([^\n`]*)$", re.M)
 _NAME_LINE = re.compile(r"([\w./-]+\.(?:html?|css|js|mjs|py))\b", re.I)
-_FIRST_LINE_NAME = re.compile(r"[ \t]*(?://|/\*|<!--|#)[ \t]*([\w./-]+\.(?:html?|css|js|mjs|py))\b[^\n]*$", re.I | re.M)
+_FIRST_LINE_NAME = re.compile(
+    r"[ \t]*(?://|/\*|<!--|#)[ \t]*([\w./-]+\.(?:html?|css|js|mjs|py))\b[^\n]*$", re.I | re.M
+)
 _LANGS = {
-    "html": "html", "htm": "html", "xhtml": "html", "svg": "html",
+    "html": "html",
+    "htm": "html",
+    "xhtml": "html",
+    "svg": "html",
     "css": "css",
-    "js": "js", "javascript": "js", "mjs": "js", "jsx": "js",
-    "py": "python", "python": "python", "python3": "python",
+    "js": "js",
+    "javascript": "js",
+    "mjs": "js",
+    "jsx": "js",
+    "py": "python",
+    "python": "python",
+    "python3": "python",
 }
 
 
@@ -57,7 +67,7 @@ def strip_think(text: str) -> tuple[str, bool]:
     text = _THINK_BLOCK.sub("", text)
     low = text.lower()
     if "</think>" in low:
-        text = text[low.rindex("</think>") + len("</think>"):]
+        text = text[low.rindex("</think>") + len("</think>") :]
         low = text.lower()
     if "<think>" in low:
         return text[: low.index("<think>")], True
@@ -74,9 +84,11 @@ def fenced_blocks(text: str) -> list[Block]:
             return blocks
         fence, info, rest = m.group(1), m.group(2).strip(), m.group(3).strip()
         body_start = m.end() + 1
-        close = re.compile(rf"^[ \t]*{re.escape(fence[0])}{{{len(fence)},}}[ \t]*$", re.M).search(text, body_start)
-        body = text[body_start: close.start() if close else len(text)]
-        lang, name = _classify(info, rest, text[max(0, m.start() - 200): m.start()])
+        close = re.compile(rf"^[ \t]*{re.escape(fence[0])}{{{len(fence)},}}[ \t]*$", re.M).search(
+            text, body_start
+        )
+        body = text[body_start : close.start() if close else len(text)]
+        lang, name = _classify(info, rest, text[max(0, m.start() - 200) : m.start()])
         if not name:  # a file name in a comment on the block's first line: // script.js, <!-- index.html -->
             first = _FIRST_LINE_NAME.match(body)
             if first:
@@ -123,7 +135,11 @@ def _inline_assets(html: str, css: list[Block], js: list[Block]) -> str:
     """Put the CSS and JS files into the HTML: replace ``<link href=name>`` / ``<script src=name>``
     references, and add the unreferenced ones at the end of ``<head>`` / ``<body>``."""
     for block in css:
-        pat = re.compile(rf"<link\b[^>]*href=[\"']?(?:\./)?{re.escape(block.name)}[\"']?[^>]*>", re.I) if block.name else None
+        pat = (
+            re.compile(rf"<link\b[^>]*href=[\"']?(?:\./)?{re.escape(block.name)}[\"']?[^>]*>", re.I)
+            if block.name
+            else None
+        )
         tag = f"<style>\n{block.text}\n</style>"
         if pat is not None and pat.search(html):
             html = pat.sub(lambda _m, t=tag: t, html, count=1)
@@ -132,7 +148,13 @@ def _inline_assets(html: str, css: list[Block], js: list[Block]) -> str:
         else:
             html = f"{tag}\n{html}"
     for block in js:
-        pat = re.compile(rf"<script\b[^>]*src=[\"']?(?:\./)?{re.escape(block.name)}[\"']?[^>]*>\s*</script>", re.I) if block.name else None
+        pat = (
+            re.compile(
+                rf"<script\b[^>]*src=[\"']?(?:\./)?{re.escape(block.name)}[\"']?[^>]*>\s*</script>", re.I
+            )
+            if block.name
+            else None
+        )
         tag = f"<script>\n{block.text}\n</script>"
         if pat is not None and pat.search(html):
             html = pat.sub(lambda _m, t=tag: t, html, count=1)
@@ -145,7 +167,7 @@ def _inline_assets(html: str, css: list[Block], js: list[Block]) -> str:
 
 def _replace_last(text: str, needle: str, replacement: str) -> str:
     i = text.lower().rindex(needle.lower())
-    return text[:i] + replacement + text[i + len(needle):]
+    return text[:i] + replacement + text[i + len(needle) :]
 
 
 def _extract_html(visible: str) -> tuple[str | None, bool, list[str]]:
@@ -165,7 +187,7 @@ def _extract_html(visible: str) -> tuple[str | None, bool, list[str]]:
     if m is None:
         return None, False, []
     end = visible.lower().rfind("</html>")
-    code = visible[m.start(): end + len("</html>")] if end > m.start() else visible[m.start():]
+    code = visible[m.start() : end + len("</html>")] if end > m.start() else visible[m.start() :]
     return code.strip(), end <= m.start(), ["reply"]
 
 

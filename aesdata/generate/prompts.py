@@ -13,11 +13,22 @@ WEB_CATEGORIES = ("website", "3d_design", "data_visualization", "game_dev", "ui_
 PLOT_LIBRARIES = ("matplotlib", "seaborn", "plotly")
 
 _ALIASES = {
-    "website": "website", "general website": "website", "web": "website",
-    "3d design": "3d_design", "3d": "3d_design", "3d_design": "3d_design",
-    "data visualization": "data_visualization", "datavis": "data_visualization", "data_visualization": "data_visualization",
-    "game dev": "game_dev", "gamedev": "game_dev", "game development": "game_dev", "game_dev": "game_dev",
-    "ui component": "ui_component", "ui": "ui_component", "ui_component": "ui_component",
+    "website": "website",
+    "general website": "website",
+    "web": "website",
+    "3d design": "3d_design",
+    "3d": "3d_design",
+    "3d_design": "3d_design",
+    "data visualization": "data_visualization",
+    "datavis": "data_visualization",
+    "data_visualization": "data_visualization",
+    "game dev": "game_dev",
+    "gamedev": "game_dev",
+    "game development": "game_dev",
+    "game_dev": "game_dev",
+    "ui component": "ui_component",
+    "ui": "ui_component",
+    "ui_component": "ui_component",
 }
 
 _WEB_COMMON = """
@@ -72,8 +83,11 @@ features or a visual style, and differ from the others in purpose and design.
 Answer with a JSON list of strings and nothing else."""
 
 CATEGORY_NAMES = {
-    "website": "website", "3d_design": "3D design or scene", "data_visualization": "data visualization or dashboard",
-    "game_dev": "browser game", "ui_component": "UI component",
+    "website": "website",
+    "3d_design": "3D design or scene",
+    "data_visualization": "data visualization or dashboard",
+    "game_dev": "browser game",
+    "ui_component": "UI component",
 }
 
 

@@ -26,20 +26,57 @@ from aesdata.llm.base import GenRequest
 
 #: default seed keywords per category (a pipeline's ``keywords`` mapping replaces them)
 SEED_KEYWORDS: dict[str, list[str]] = {
-    "website": ["coffee shop", "law firm", "personal portfolio", "SaaS pricing", "travel agency", "online bookstore",
-                "fitness studio", "non-profit charity", "real-estate listing", "music festival"],
-    "3d_design": ["solar system", "low-poly island", "product showcase", "rotating sculpture", "city skyline at night",
-                  "molecule viewer"],
-    "data_visualization": ["sales dashboard", "climate trends", "stock portfolio", "election results",
-                           "website analytics", "public transport usage"],
-    "game_dev": ["snake", "breakout", "memory card matching", "space shooter", "platformer", "typing speed test"],
-    "ui_component": ["pricing table", "login form", "date picker", "notification toast", "file uploader",
-                     "kanban board", "settings panel"],
+    "website": [
+        "coffee shop",
+        "law firm",
+        "personal portfolio",
+        "SaaS pricing",
+        "travel agency",
+        "online bookstore",
+        "fitness studio",
+        "non-profit charity",
+        "real-estate listing",
+        "music festival",
+    ],
+    "3d_design": [
+        "solar system",
+        "low-poly island",
+        "product showcase",
+        "rotating sculpture",
+        "city skyline at night",
+        "molecule viewer",
+    ],
+    "data_visualization": [
+        "sales dashboard",
+        "climate trends",
+        "stock portfolio",
+        "election results",
+        "website analytics",
+        "public transport usage",
+    ],
+    "game_dev": [
+        "snake",
+        "breakout",
+        "memory card matching",
+        "space shooter",
+        "platformer",
+        "typing speed test",
+    ],
+    "ui_component": [
+        "pricing table",
+        "login form",
+        "date picker",
+        "notification toast",
+        "file uploader",
+        "kanban board",
+        "settings panel",
+    ],
 }
 
 
-def synthesis_requests(keywords: dict[str, list[str]], per_keyword: int, params: dict[str, Any],
-                       rounds: int = 1) -> list[tuple[str, str, GenRequest]]:
+def synthesis_requests(
+    keywords: dict[str, list[str]], per_keyword: int, params: dict[str, Any], rounds: int = 1
+) -> list[tuple[str, str, GenRequest]]:
     """Return ``(category, keyword, request)`` asking for ``per_keyword`` requests about each keyword.
 
     ``rounds`` > 1 asks again per keyword (distinct cache entries, different samples).
@@ -49,9 +86,13 @@ def synthesis_requests(keywords: dict[str, list[str]], per_keyword: int, params:
         name = CATEGORY_NAMES.get(category, category.replace("_", " "))
         for word in words:
             for r in range(rounds):
-                messages = [{"role": "system", "content": SYNTHESIS_SYSTEM},
-                            {"role": "user", "content": SYNTHESIS_USER.format(count=per_keyword, category_name=name,
-                                                                              keyword=word)}]
+                messages = [
+                    {"role": "system", "content": SYNTHESIS_SYSTEM},
+                    {
+                        "role": "user",
+                        "content": SYNTHESIS_USER.format(count=per_keyword, category_name=name, keyword=word),
+                    },
+                ]
                 out.append((category, word, GenRequest(messages, dict(params), {"synthesis_round": r})))
     return out
 
@@ -67,7 +108,7 @@ def parse_instruction_list(text: str, min_chars: int = 20) -> list[str]:
     start, end = body.find("["), body.rfind("]")
     if 0 <= start < end:
         try:
-            data = json.loads(body[start: end + 1])
+            data = json.loads(body[start : end + 1])
             items = [x for x in data if isinstance(x, str)] if isinstance(data, list) else []
         except json.JSONDecodeError:
             items = []
@@ -96,8 +137,10 @@ class Embedder:
         """Embed ``texts``; rows have unit length, so a dot product is the cosine similarity."""
         if not texts:
             return np.zeros((0, 384), dtype=np.float32)
-        return np.asarray(self.model.encode(texts, batch_size=64, normalize_embeddings=True,
-                                            show_progress_bar=False), dtype=np.float32)
+        return np.asarray(
+            self.model.encode(texts, batch_size=64, normalize_embeddings=True, show_progress_bar=False),
+            dtype=np.float32,
+        )
 
 
 @dataclass
@@ -111,8 +154,14 @@ class Dropped:
     score: float
 
 
-def semantic_dedup(embeddings: np.ndarray, *, method: str = "threshold", cosine: float = 0.9,
-                   keep_fraction: float = 0.5, seed: int = 0) -> tuple[list[int], list[Dropped]]:
+def semantic_dedup(
+    embeddings: np.ndarray,
+    *,
+    method: str = "threshold",
+    cosine: float = 0.9,
+    keep_fraction: float = 0.5,
+    seed: int = 0,
+) -> tuple[list[int], list[Dropped]]:
     """Cluster the rows of ``embeddings`` and keep one representative per cluster.
 
     ``threshold``: average-linkage agglomerative clustering that joins items while their cosine
@@ -126,8 +175,9 @@ def semantic_dedup(embeddings: np.ndarray, *, method: str = "threshold", cosine:
     if method == "threshold":
         from sklearn.cluster import AgglomerativeClustering
 
-        labels = AgglomerativeClustering(n_clusters=None, metric="cosine", linkage="average",
-                                         distance_threshold=1.0 - cosine).fit_predict(embeddings)
+        labels = AgglomerativeClustering(
+            n_clusters=None, metric="cosine", linkage="average", distance_threshold=1.0 - cosine
+        ).fit_predict(embeddings)
     elif method == "kmeans":
         from sklearn.cluster import KMeans
 
@@ -153,7 +203,7 @@ def word_ngrams(text: str, n: int) -> set[tuple[str, ...]]:
     words = re.findall(r"\w+", text.lower())
     if len(words) < n:
         return {tuple(words)} if words else set()
-    return {tuple(words[i: i + n]) for i in range(len(words) - n + 1)}
+    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
 
 
 def jaccard(a: set, b: set) -> float:
@@ -161,9 +211,16 @@ def jaccard(a: set, b: set) -> float:
     return len(a & b) / len(a | b) if a or b else 0.0
 
 
-def decontaminate(texts: list[str], benchmark: list[str], *, ngram: int = 5, jaccard_threshold: float = 0.5,
-                  cosine_threshold: float | None = 0.85, embeddings: np.ndarray | None = None,
-                  benchmark_embeddings: np.ndarray | None = None) -> tuple[list[int], list[Dropped]]:
+def decontaminate(
+    texts: list[str],
+    benchmark: list[str],
+    *,
+    ngram: int = 5,
+    jaccard_threshold: float = 0.5,
+    cosine_threshold: float | None = 0.85,
+    embeddings: np.ndarray | None = None,
+    benchmark_embeddings: np.ndarray | None = None,
+) -> tuple[list[int], list[Dropped]]:
     """Drop every text too close to a benchmark prompt; return ``(kept indices, dropped)``.
 
     A text is contaminated when its word ``ngram`` Jaccard with a benchmark prompt is >= ``jaccard_threshold``
@@ -171,7 +228,12 @@ def decontaminate(texts: list[str], benchmark: list[str], *, ngram: int = 5, jac
     ``Dropped.matched`` is the benchmark prompt it matched best.
     """
     bench_grams = [word_ngrams(b, ngram) for b in benchmark]
-    use_emb = cosine_threshold is not None and embeddings is not None and benchmark_embeddings is not None and len(benchmark)
+    use_emb = (
+        cosine_threshold is not None
+        and embeddings is not None
+        and benchmark_embeddings is not None
+        and len(benchmark)
+    )
     sims = embeddings @ benchmark_embeddings.T if use_emb else None
     kept: list[int] = []
     dropped: list[Dropped] = []

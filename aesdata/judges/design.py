@@ -34,10 +34,28 @@ JUDGE_ID = "design@1"
 
 _RGB = re.compile(r"rgba?\(\s*([\d.]+)[,\s]+([\d.]+)[,\s]+([\d.]+)(?:\s*[,/]\s*([\d.]+%?))?\s*\)")
 _ROLE = {
-    "h1": "heading", "h2": "heading", "h3": "heading", "h4": "heading", "h5": "heading", "h6": "heading",
-    "button": "button", "a": "link", "p": "paragraph", "img": "image", "input": "input", "select": "select",
-    "textarea": "text area", "label": "label", "li": "list item", "nav": "navigation", "span": "text",
-    "td": "table cell", "th": "table header", "canvas": "canvas", "svg": "graphic", "div": "box",
+    "h1": "heading",
+    "h2": "heading",
+    "h3": "heading",
+    "h4": "heading",
+    "h5": "heading",
+    "h6": "heading",
+    "button": "button",
+    "a": "link",
+    "p": "paragraph",
+    "img": "image",
+    "input": "input",
+    "select": "select",
+    "textarea": "text area",
+    "label": "label",
+    "li": "list item",
+    "nav": "navigation",
+    "span": "text",
+    "td": "table cell",
+    "th": "table header",
+    "canvas": "canvas",
+    "svg": "graphic",
+    "div": "box",
 }
 _CONTROLS = {"button", "a", "input", "select", "textarea"}
 _MEDIA = {"img", "canvas", "svg", "video", "iframe", "picture"}
@@ -76,8 +94,16 @@ class DesignResult:
 
     def checks_json(self) -> list[dict[str, Any]]:
         """Per-check detail as JSON-ready dicts."""
-        return [{"name": c.name, "group": c.group, "weight": c.weight, "score": round(c.score, 4),
-                 "metrics": c.metrics} for c in self.checks]
+        return [
+            {
+                "name": c.name,
+                "group": c.group,
+                "weight": c.weight,
+                "score": round(c.score, 4),
+                "metrics": c.metrics,
+            }
+            for c in self.checks
+        ]
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -96,7 +122,9 @@ def parse_color(value: str | None) -> tuple[float, float, float, float] | None:
     return None
 
 
-def _blend(fg: tuple[float, float, float, float], bg: tuple[float, float, float]) -> tuple[float, float, float]:
+def _blend(
+    fg: tuple[float, float, float, float], bg: tuple[float, float, float]
+) -> tuple[float, float, float]:
     a = fg[3]
     return (fg[0] * a + bg[0] * (1 - a), fg[1] * a + bg[1] * (1 - a), fg[2] * a + bg[2] * (1 - a))
 
@@ -154,7 +182,9 @@ def load_layout(layout_json: str | list | dict | None) -> tuple[list[dict[str, A
     return [e for e in elements if isinstance(e, dict)], doc
 
 
-def _doc_size(doc: dict[str, Any], elements: list[dict[str, Any]], viewport: tuple[int, int]) -> tuple[float, float]:
+def _doc_size(
+    doc: dict[str, Any], elements: list[dict[str, Any]], viewport: tuple[int, int]
+) -> tuple[float, float]:
     for wk, hk in (("doc_w", "doc_h"), ("width", "height"), ("w", "h"), ("scroll_width", "scroll_height")):
         if wk in doc and hk in doc:
             return float(doc[wk]), float(doc[hk])
@@ -184,8 +214,10 @@ def check_contrast(elements: list[dict[str, Any]], axe: list[dict[str, Any]] | N
             bg_rgb = _blend(bg, (255.0, 255.0, 255.0))
             ratio = contrast_ratio(_blend(fg, bg_rgb), bg_rgb)
             size = float(el.get("font_size") or 16)
-            bold = str(el.get("font_weight") or "400") in ("bold", "bolder") or float(
-                re.sub(r"\D", "", str(el.get("font_weight") or "400")) or 400) >= 700
+            bold = (
+                str(el.get("font_weight") or "400") in ("bold", "bolder")
+                or float(re.sub(r"\D", "", str(el.get("font_weight") or "400")) or 400) >= 700
+            )
             need = 3.0 if size >= 24 or (bold and size >= 18.66) else 4.5
             if ratio < need - 1e-6:
                 failing.append((describe(el), ratio))
@@ -195,13 +227,23 @@ def check_contrast(elements: list[dict[str, Any]], axe: list[dict[str, Any]] | N
     findings = []
     if n:
         worst = min(failing, key=lambda f: f[1])
-        findings.append(f"{_plural(n, 'text block')} below 4.5:1 contrast (worst {worst[1]:.1f}:1: {worst[0][:40]})")
-    return Check("contrast", "aesthetics", 3.0, score, findings,
-                 {"failing": n, "text_blocks": len(texts), "source": source})
+        findings.append(
+            f"{_plural(n, 'text block')} below 4.5:1 contrast (worst {worst[1]:.1f}:1: {worst[0][:40]})"
+        )
+    return Check(
+        "contrast",
+        "aesthetics",
+        3.0,
+        score,
+        findings,
+        {"failing": n, "text_blocks": len(texts), "source": source},
+    )
 
 
 def _boxes(elements: list[dict[str, Any]]) -> np.ndarray:
-    return np.array([[e["x"], e["y"], e["x"] + e["w"], e["y"] + e["h"]] for e in elements], dtype=np.float64).reshape(-1, 4)
+    return np.array(
+        [[e["x"], e["y"], e["x"] + e["w"], e["y"] + e["h"]] for e in elements], dtype=np.float64
+    ).reshape(-1, 4)
 
 
 def _nested(elements: list[dict[str, Any]], outer: int, inner: int, tol: float = 2.0) -> bool:
@@ -214,8 +256,11 @@ def _nested(elements: list[dict[str, Any]], outer: int, inner: int, tol: float =
         return False
     o = elements[outer]
     x0, y0, x1, y1 = o["x"] - tol, o["y"] - tol, o["x"] + o["w"] + tol, o["y"] + o["h"] + tol
-    return all(e["x"] >= x0 and e["y"] >= y0 and e["x"] + e["w"] <= x1 and e["y"] + e["h"] <= y1
-               for e in elements[outer + 1 : inner] if e.get("w", 0) > 0 and e.get("h", 0) > 0)
+    return all(
+        e["x"] >= x0 and e["y"] >= y0 and e["x"] + e["w"] <= x1 and e["y"] + e["h"] <= y1
+        for e in elements[outer + 1 : inner]
+        if e.get("w", 0) > 0 and e.get("h", 0) > 0
+    )
 
 
 def check_overlap(elements: list[dict[str, Any]], limit: int = 400) -> Check:
@@ -225,21 +270,34 @@ def check_overlap(elements: list[dict[str, Any]], limit: int = 400) -> Check:
     it (see ``_nested``); a button placed over a heading is not. Media (images, canvas) are left out
     since text over a hero image is a design choice.
     """
-    index = [i for i, e in enumerate(elements)
-             if e.get("w", 0) > 2 and e.get("h", 0) > 2 and str(e.get("tag", "")).lower() not in _MEDIA
-             and (str(e.get("text") or "").strip() or str(e.get("tag", "")).lower() in _CONTROLS)][:limit]
+    index = [
+        i
+        for i, e in enumerate(elements)
+        if e.get("w", 0) > 2
+        and e.get("h", 0) > 2
+        and str(e.get("tag", "")).lower() not in _MEDIA
+        and (str(e.get("text") or "").strip() or str(e.get("tag", "")).lower() in _CONTROLS)
+    ][:limit]
     items = [elements[i] for i in index]
     pairs: list[tuple[int, int]] = []
     if len(items) > 1:
         b = _boxes(items)
-        ix = np.clip(np.minimum(b[:, None, 2], b[None, :, 2]) - np.maximum(b[:, None, 0], b[None, :, 0]), 0, None)
-        iy = np.clip(np.minimum(b[:, None, 3], b[None, :, 3]) - np.maximum(b[:, None, 1], b[None, :, 1]), 0, None)
+        ix = np.clip(
+            np.minimum(b[:, None, 2], b[None, :, 2]) - np.maximum(b[:, None, 0], b[None, :, 0]), 0, None
+        )
+        iy = np.clip(
+            np.minimum(b[:, None, 3], b[None, :, 3]) - np.maximum(b[:, None, 1], b[None, :, 1]), 0, None
+        )
         inter = ix * iy
         area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
         smaller = np.minimum(area[:, None], area[None, :])
         tol = 2.0
-        a_in_b = ((b[:, None, 0] >= b[None, :, 0] - tol) & (b[:, None, 1] >= b[None, :, 1] - tol)
-                  & (b[:, None, 2] <= b[None, :, 2] + tol) & (b[:, None, 3] <= b[None, :, 3] + tol))
+        a_in_b = (
+            (b[:, None, 0] >= b[None, :, 0] - tol)
+            & (b[:, None, 1] >= b[None, :, 1] - tol)
+            & (b[:, None, 2] <= b[None, :, 2] + tol)
+            & (b[:, None, 3] <= b[None, :, 3] + tol)
+        )
         hit = inter >= 0.2 * smaller
         ii, jj = np.nonzero(np.triu(hit, 1))
         for i, j in zip(ii.tolist(), jj.tolist(), strict=False):
@@ -258,26 +316,50 @@ def check_overlap(elements: list[dict[str, Any]], limit: int = 400) -> Check:
 def check_overflow(elements: list[dict[str, Any]], doc_w: float, viewport_w: float) -> Check:
     """Horizontal overflow: the document is wider than the viewport, or text sticks out of the page / its box."""
     over = max(0.0, doc_w - viewport_w)
-    outside = [e for e in elements if str(e.get("text") or "").strip()
-               and (e["x"] < -1 or e["x"] + e["w"] > viewport_w + 1) and e.get("w", 0) > 0]
+    outside = [
+        e
+        for e in elements
+        if str(e.get("text") or "").strip()
+        and (e["x"] < -1 or e["x"] + e["w"] > viewport_w + 1)
+        and e.get("w", 0) > 0
+    ]
     clipped = [e for e in elements if e.get("overflow_x") and str(e.get("text") or "").strip()]
     findings = []
     if over > 1:
-        findings.append(f"page scrolls horizontally ({over:.0f}px wider than the {viewport_w:.0f}px viewport)")
+        findings.append(
+            f"page scrolls horizontally ({over:.0f}px wider than the {viewport_w:.0f}px viewport)"
+        )
     if outside:
-        findings.append(f"{_plural(len(outside), 'text block')} outside the viewport, e.g. {describe(outside[0])}")
+        findings.append(
+            f"{_plural(len(outside), 'text block')} outside the viewport, e.g. {describe(outside[0])}"
+        )
     if clipped:
-        findings.append(f"{_plural(len(clipped), 'element')} with clipped or overflowing text, e.g. {describe(clipped[0])}")
-    score = (1.0 / (1.0 + 0.5 * len(outside) + 0.3 * len(clipped))) * (1.0 if over <= 1 else max(0.2, 0.6 - over / viewport_w))
-    return Check("overflow", "structure", 2.5, score, findings,
-                 {"overflow_px": over, "outside": len(outside), "clipped": len(clipped)})
+        findings.append(
+            f"{_plural(len(clipped), 'element')} with clipped or overflowing text, e.g. {describe(clipped[0])}"
+        )
+    score = (1.0 / (1.0 + 0.5 * len(outside) + 0.3 * len(clipped))) * (
+        1.0 if over <= 1 else max(0.2, 0.6 - over / viewport_w)
+    )
+    return Check(
+        "overflow",
+        "structure",
+        2.5,
+        score,
+        findings,
+        {"overflow_px": over, "outside": len(outside), "clipped": len(clipped)},
+    )
 
 
 def check_alignment(elements: list[dict[str, Any]]) -> Check:
     """Grid alignment: share of text/control/media blocks whose left edge, centre or right edge lines up
     (within 2 px) with another block's."""
-    blocks = [e for e in elements if e.get("w", 0) >= 24 and e.get("h", 0) >= 8
-              and (str(e.get("text") or "").strip() or str(e.get("tag", "")).lower() in _CONTROLS | _MEDIA)]
+    blocks = [
+        e
+        for e in elements
+        if e.get("w", 0) >= 24
+        and e.get("h", 0) >= 8
+        and (str(e.get("text") or "").strip() or str(e.get("tag", "")).lower() in _CONTROLS | _MEDIA)
+    ]
     if len(blocks) < 3:
         return Check("alignment", "structure", 1.0, 1.0, [], {"blocks": len(blocks), "aligned_share": None})
     b = _boxes(blocks)
@@ -289,7 +371,14 @@ def check_alignment(elements: list[dict[str, Any]]) -> Check:
     share = float(aligned.mean())
     score = min(1.0, share / 0.8)
     findings = [f"only {share:.0%} of blocks share an edge with another block"] if score < 0.75 else []
-    return Check("alignment", "structure", 1.0, score, findings, {"blocks": len(blocks), "aligned_share": round(share, 3)})
+    return Check(
+        "alignment",
+        "structure",
+        1.0,
+        score,
+        findings,
+        {"blocks": len(blocks), "aligned_share": round(share, 3)},
+    )
 
 
 def check_typography(elements: list[dict[str, Any]]) -> Check:
@@ -298,10 +387,20 @@ def check_typography(elements: list[dict[str, Any]]) -> Check:
     if not texts:
         return Check("typography", "aesthetics", 1.5, 1.0, [], {"sizes": 0, "families": 0})
     sizes = sorted({round(float(e["font_size"])) for e in texts})
-    families = {str(e.get("font_family") or "").split(",")[0].strip().strip("\"'").lower() for e in texts} - {""}
+    families = {str(e.get("font_family") or "").split(",")[0].strip().strip("\"'").lower() for e in texts} - {
+        ""
+    }
     tiny = [e for e in texts if float(e["font_size"]) < 11.5 and len(str(e.get("text") or "")) > 12]
-    body = float(np.median([float(e["font_size"]) for e in texts if str(e.get("tag", "")).lower() in ("p", "li", "span", "td", "div")]
-                           or [16.0]))
+    body = float(
+        np.median(
+            [
+                float(e["font_size"])
+                for e in texts
+                if str(e.get("tag", "")).lower() in ("p", "li", "span", "td", "div")
+            ]
+            or [16.0]
+        )
+    )
     heads = [float(e["font_size"]) for e in texts if re.fullmatch(r"h[1-3]", str(e.get("tag", "")).lower())]
     findings, score = [], 1.0
     if len(sizes) > 7:
@@ -316,8 +415,14 @@ def check_typography(elements: list[dict[str, Any]]) -> Check:
     if heads and max(heads) <= body:
         score *= 0.7
         findings.append("headings are not larger than body text")
-    return Check("typography", "aesthetics", 1.5, score, findings,
-                 {"sizes": len(sizes), "families": len(families), "tiny": len(tiny), "body_px": body})
+    return Check(
+        "typography",
+        "aesthetics",
+        1.5,
+        score,
+        findings,
+        {"sizes": len(sizes), "families": len(families), "tiny": len(tiny), "body_px": body},
+    )
 
 
 def check_layout_palette(elements: list[dict[str, Any]]) -> Check:
@@ -351,15 +456,31 @@ def pixel_checks(rgb: np.ndarray) -> list[Check]:
     _, dom_share = pixels.dominant_color(rgb)
     fg_share, imbalance = pixels.balance(rgb)
     blank_score = 1.0 if dom_share < 0.97 else max(0.0, (0.999 - dom_share) / 0.029)
-    checks.append(Check("blankness", "structure", 3.0, blank_score,
-                        [f"page is nearly blank ({dom_share:.1%} one colour)"] if blank_score < 1 else [],
-                        {"dominant_share": round(dom_share, 4)}))
+    checks.append(
+        Check(
+            "blankness",
+            "structure",
+            3.0,
+            blank_score,
+            [f"page is nearly blank ({dom_share:.1%} one colour)"] if blank_score < 1 else [],
+            {"dominant_share": round(dom_share, 4)},
+        )
+    )
     gap_share, runs = pixels.empty_bands(rgb)
     gap_score = 1.0 if gap_share <= 0.25 else max(0.0, 1 - (gap_share - 0.25) / 0.5)
-    checks.append(Check("empty_regions", "structure", 1.0, gap_score,
-                        [f"{gap_share:.0%} of the page is empty gaps ({_plural(runs, 'gap')})"] if gap_score < 1 else [],
-                        {"gap_share": round(gap_share, 3), "gaps": runs}))
-    ws = _band(fg_share, 0.02, 0.65, 0.9) * (1.0 if imbalance <= 0.3 else max(0.3, 1 - (imbalance - 0.3) * 1.5))
+    checks.append(
+        Check(
+            "empty_regions",
+            "structure",
+            1.0,
+            gap_score,
+            [f"{gap_share:.0%} of the page is empty gaps ({_plural(runs, 'gap')})"] if gap_score < 1 else [],
+            {"gap_share": round(gap_share, 3), "gaps": runs},
+        )
+    )
+    ws = _band(fg_share, 0.02, 0.65, 0.9) * (
+        1.0 if imbalance <= 0.3 else max(0.3, 1 - (imbalance - 0.3) * 1.5)
+    )
     ws_find = []
     if fg_share < 0.02:
         ws_find.append(f"sparse page: {fg_share:.0%} of pixels carry content")
@@ -367,23 +488,51 @@ def pixel_checks(rgb: np.ndarray) -> list[Check]:
         ws_find.append(f"crowded page: {fg_share:.0%} of pixels carry content, little whitespace")
     if imbalance > 0.3:
         ws_find.append(f"content leans to one side (imbalance {imbalance:.2f})")
-    checks.append(Check("whitespace", "structure", 1.0, ws, ws_find,
-                        {"content_share": round(fg_share, 3), "imbalance": round(imbalance, 3)}))
+    checks.append(
+        Check(
+            "whitespace",
+            "structure",
+            1.0,
+            ws,
+            ws_find,
+            {"content_share": round(fg_share, 3), "imbalance": round(imbalance, 3)},
+        )
+    )
     pal = pixels.palette(rgb)
     pal_score = (1.0 if pal.hue_families <= 4 else max(0.3, 1 - 0.15 * (pal.hue_families - 4))) * (
-        1.0 if len(pal.colors) <= 12 else max(0.4, 1 - 0.04 * (len(pal.colors) - 12)))
+        1.0 if len(pal.colors) <= 12 else max(0.4, 1 - 0.04 * (len(pal.colors) - 12))
+    )
     pal_find = []
     if pal.hue_families > 4:
         pal_find.append(f"{pal.hue_families} hue families in the palette (2-4 read as harmonious)")
     if len(pal.colors) > 12:
         pal_find.append(f"{len(pal.colors)} major colours on screen")
-    checks.append(Check("palette", "aesthetics", 1.5, pal_score, pal_find,
-                        {"major_colors": len(pal.colors), "hue_families": pal.hue_families}))
+    checks.append(
+        Check(
+            "palette",
+            "aesthetics",
+            1.5,
+            pal_score,
+            pal_find,
+            {"major_colors": len(pal.colors), "hue_families": pal.hue_families},
+        )
+    )
     colour = pixels.colourfulness(rgb)
-    c_score = 0.75 + 0.25 * min(colour / 15.0, 1.0) if colour < 15 else (1.0 if colour <= 90 else max(0.4, 1 - (colour - 90) / 80))
-    checks.append(Check("colourfulness", "aesthetics", 1.0, c_score,
-                        [f"garish colours (colourfulness {colour:.0f})"] if colour > 90 else [],
-                        {"colourfulness": round(colour, 2)}))
+    c_score = (
+        0.75 + 0.25 * min(colour / 15.0, 1.0)
+        if colour < 15
+        else (1.0 if colour <= 90 else max(0.4, 1 - (colour - 90) / 80))
+    )
+    checks.append(
+        Check(
+            "colourfulness",
+            "aesthetics",
+            1.0,
+            c_score,
+            [f"garish colours (colourfulness {colour:.0f})"] if colour > 90 else [],
+            {"colourfulness": round(colour, 2)},
+        )
+    )
     edges = pixels.edge_density(rgb)
     e_score = _band(edges, 0.015, 0.22, 1.0)
     e_find = []
@@ -405,7 +554,9 @@ def _combine(checks: list[Check], mode: str, not_measured: list[str]) -> DesignR
     measured = [v for v in groups.values() if v is not None]
     total = 100.0 * sum(measured) / (30.0 * len(measured)) if measured else 0.0
     subscores: dict[str, Any] = {
-        "aesthetics": groups["aesthetics"], "structure": groups["structure"], "alignment": None,
+        "aesthetics": groups["aesthetics"],
+        "structure": groups["structure"],
+        "alignment": None,
         "scale": "aesthetics 0..30 + structure 0..30, rescaled to 0..100",
         "not_measured": ["alignment (instruction match needs a VLM judge)", *not_measured],
         "checks": {c.name: round(c.score, 4) for c in checks},
@@ -432,8 +583,12 @@ def judge_page(
         doc = {**doc, "doc_w": probe.get("doc_w"), "doc_h": probe.get("doc_h")}
         viewport = (int(probe.get("vw") or viewport[0]), int(probe.get("vh") or viewport[1]))
     vp = doc.get("viewport")
-    vw = float(doc.get("viewport_width") or doc.get("viewport_w") or (vp.get("width") if isinstance(vp, dict) else None)
-               or viewport[0])
+    vw = float(
+        doc.get("viewport_width")
+        or doc.get("viewport_w")
+        or (vp.get("width") if isinstance(vp, dict) else None)
+        or viewport[0]
+    )
     doc_w, _ = _doc_size(doc, elements, (int(vw), viewport[1]))
     checks = [
         check_contrast(elements, axe_violations),
@@ -454,8 +609,11 @@ def judge_page(
 
 def judge_screenshot(png: bytes) -> DesignResult:
     """Score a screenshot alone from pixel measures (contrast, overlap, typography are not measured)."""
-    return _combine(pixel_checks(pixels.decode(png)), "screenshot",
-                    ["contrast, overlap, overflow, typography (need the page's layout)"])
+    return _combine(
+        pixel_checks(pixels.decode(png)),
+        "screenshot",
+        ["contrast, overlap, overflow, typography (need the page's layout)"],
+    )
 
 
 # ---------------------------------------------------------------------------------------------- plots
@@ -481,8 +639,16 @@ def plot_axes(figure: dict[str, Any]) -> list[dict[str, Any]]:
         counts = ax.get("artists") or ax.get("artist_counts") or {}
         data = ax.get("n_data", ax.get("data_artists"))
         if data is None:
-            data = sum(int(v) for k, v in counts.items() if k in ("lines", "collections", "patches", "images", "containers")
-                       and isinstance(v, (int, float))) if isinstance(counts, dict) else 0
+            data = (
+                sum(
+                    int(v)
+                    for k, v in counts.items()
+                    if k in ("lines", "collections", "patches", "images", "containers")
+                    and isinstance(v, (int, float))
+                )
+                if isinstance(counts, dict)
+                else 0
+            )
         ticks = []
         for key in ("xticklabels", "yticklabels", "ticks", "tick_labels"):
             val = ax.get(key)
@@ -490,13 +656,26 @@ def plot_axes(figure: dict[str, Any]) -> list[dict[str, Any]]:
                 for axis, items in val.items():
                     ticks += [{**t, "axis": axis} for t in items if isinstance(t, dict)]
             elif isinstance(val, list):
-                ticks += [{**t, "axis": key[0] if key[0] in "xy" else t.get("axis", "?")} for t in val if isinstance(t, dict)]
+                ticks += [
+                    {**t, "axis": key[0] if key[0] in "xy" else t.get("axis", "?")}
+                    for t in val
+                    if isinstance(t, dict)
+                ]
         legend = ax.get("legend")
         if isinstance(legend, dict):
             legend = legend.get("bbox")
-        out.append({"bbox": ax.get("bbox"), "data": int(data or 0), "title": ax.get("title") or "",
-                    "xlabel": ax.get("xlabel") or "", "ylabel": ax.get("ylabel") or "", "ticks": ticks,
-                    "legend": legend, "points": ax.get("points") or ax.get("data_points") or []})
+        out.append(
+            {
+                "bbox": ax.get("bbox"),
+                "data": int(data or 0),
+                "title": ax.get("title") or "",
+                "xlabel": ax.get("xlabel") or "",
+                "ylabel": ax.get("ylabel") or "",
+                "ticks": ticks,
+                "legend": legend,
+                "points": ax.get("points") or ax.get("data_points") or [],
+            }
+        )
     return out
 
 
@@ -517,14 +696,30 @@ def judge_plot(figure: dict[str, Any] | str | None, screenshot_png: bytes | None
     not_measured: list[str] = []
     if axes:
         empty = [i for i, a in enumerate(axes) if a["data"] == 0]
-        checks.append(Check("empty_axes", "structure", 3.0, 1 - len(empty) / len(axes),
-                            [f"{len(empty)} of {_plural(len(axes), 'axes')} empty"] if empty else [],
-                            {"axes": len(axes), "empty": len(empty)}))
+        checks.append(
+            Check(
+                "empty_axes",
+                "structure",
+                3.0,
+                1 - len(empty) / len(axes),
+                [f"{len(empty)} of {_plural(len(axes), 'axes')} empty"] if empty else [],
+                {"axes": len(axes), "empty": len(empty)},
+            )
+        )
         overlaps, tiny, crowded = 0, 0, 0
         for a in axes:
             for axis in {t.get("axis") for t in a["ticks"]}:
-                boxes = [t["bbox"] for t in a["ticks"] if t.get("axis") == axis and t.get("bbox") and str(t.get("text", "")).strip()]
-                overlaps += sum(1 for i in range(len(boxes)) for j in range(i + 1, len(boxes)) if _intersect(boxes[i], boxes[j]) > 0.5)
+                boxes = [
+                    t["bbox"]
+                    for t in a["ticks"]
+                    if t.get("axis") == axis and t.get("bbox") and str(t.get("text", "")).strip()
+                ]
+                overlaps += sum(
+                    1
+                    for i in range(len(boxes))
+                    for j in range(i + 1, len(boxes))
+                    if _intersect(boxes[i], boxes[j]) > 0.5
+                )
                 crowded += len(boxes) > 25
             tiny += sum(1 for t in a["ticks"] if 0 < float(t.get("size") or t.get("fontsize") or 10) < 6)
         tick_find = []
@@ -534,8 +729,16 @@ def judge_plot(figure: dict[str, Any] | str | None, screenshot_png: bytes | None
             tick_find.append(f"{_plural(tiny, 'tick label')} smaller than 6pt")
         if crowded:
             tick_find.append(f"{_plural(crowded, 'axis')} with more than 25 tick labels")
-        checks.append(Check("tick_labels", "aesthetics", 2.0, 1 / (1 + 0.3 * overlaps + 0.05 * tiny + 0.5 * crowded),
-                            tick_find, {"overlapping": overlaps, "tiny": tiny, "crowded_axes": crowded}))
+        checks.append(
+            Check(
+                "tick_labels",
+                "aesthetics",
+                2.0,
+                1 / (1 + 0.3 * overlaps + 0.05 * tiny + 0.5 * crowded),
+                tick_find,
+                {"overlapping": overlaps, "tiny": tiny, "crowded_axes": crowded},
+            )
+        )
         covered = 0
         legend_find = []
         for a in axes:
@@ -546,14 +749,31 @@ def judge_plot(figure: dict[str, Any] | str | None, screenshot_png: bytes | None
             big = _area(lg) > 0.3 * max(_area(a["bbox"]), 1e-9)
             if inside or big:
                 covered += 1
-                legend_find.append(f"legend covers {len(inside)} data points" if inside else "legend covers over 30% of the axes")
-        checks.append(Check("legend", "structure", 1.5, 1 / (1 + covered), legend_find, {"covering": covered}))
+                legend_find.append(
+                    f"legend covers {len(inside)} data points"
+                    if inside
+                    else "legend covers over 30% of the axes"
+                )
+        checks.append(
+            Check("legend", "structure", 1.5, 1 / (1 + covered), legend_find, {"covering": covered})
+        )
         unlabeled = sum(1 for a in axes if a["data"] and not (a["title"] or a["xlabel"] or a["ylabel"]))
-        checks.append(Check("labels", "aesthetics", 1.0, 1 - 0.5 * unlabeled / len(axes),
-                            [f"{_plural(unlabeled, 'axes')} without title or axis labels"] if unlabeled else [],
-                            {"unlabeled": unlabeled}))
+        checks.append(
+            Check(
+                "labels",
+                "aesthetics",
+                1.0,
+                1 - 0.5 * unlabeled / len(axes),
+                [f"{_plural(unlabeled, 'axes')} without title or axis labels"] if unlabeled else [],
+                {"unlabeled": unlabeled},
+            )
+        )
     else:
         not_measured.append("axes checks (no axes in the figure description)")
     if screenshot_png:
-        checks += [c for c in pixel_checks(pixels.decode(screenshot_png)) if c.name in ("blankness", "palette", "colourfulness")]
+        checks += [
+            c
+            for c in pixel_checks(pixels.decode(screenshot_png))
+            if c.name in ("blankness", "palette", "colourfulness")
+        ]
     return _combine(checks, "plot", not_measured)

@@ -16,11 +16,26 @@ from dataclasses import dataclass, field
 from typing import Any
 
 #: HTMLHint rules whose violation fails the page (structure the browser has to guess about)
-FATAL_RULES: tuple[str, ...] = ("doctype-first", "tag-pair", "id-unique", "attr-no-duplication", "tagname-specialchars")
+FATAL_RULES: tuple[str, ...] = (
+    "doctype-first",
+    "tag-pair",
+    "id-unique",
+    "attr-no-duplication",
+    "tagname-specialchars",
+)
 #: HTMLHint rules reported as findings only
-ADVISORY_RULES: tuple[str, ...] = ("meta-viewport-require", "title-require", "alt-require", "src-not-empty", "doctype-html5")
+ADVISORY_RULES: tuple[str, ...] = (
+    "meta-viewport-require",
+    "title-require",
+    "alt-require",
+    "src-not-empty",
+    "doctype-html5",
+)
 
-def htmlhint_rules(fatal: tuple[str, ...] = FATAL_RULES, advisory: tuple[str, ...] = ADVISORY_RULES) -> dict[str, bool]:
+
+def htmlhint_rules(
+    fatal: tuple[str, ...] = FATAL_RULES, advisory: tuple[str, ...] = ADVISORY_RULES
+) -> dict[str, bool]:
     """The HTMLHint ruleset object passed to ``HTMLHint.verify``."""
     return {rule: True for rule in (*fatal, *advisory)}
 
@@ -88,14 +103,24 @@ def judge_html(
     findings: list[dict[str, Any]] = []
     status = render_status or "missing"
     if status != "ok":
-        findings.append({"check": "render", "severity": "error",
-                         "message": f"render {status}" + (f": {render_error[:200]}" if render_error else "")})
+        findings.append(
+            {
+                "check": "render",
+                "severity": "error",
+                "message": f"render {status}" + (f": {render_error[:200]}" if render_error else ""),
+            }
+        )
     uncaught, other = page_errors(console_errors_json)
     for text in uncaught:
         findings.append({"check": "page_error", "severity": "error", "message": f"uncaught error: {text}"})
     if other:
-        findings.append({"check": "console", "severity": "warning",
-                         "message": f"{len(other)} console error(s), first: {other[0][:160]}"})
+        findings.append(
+            {
+                "check": "console",
+                "severity": "warning",
+                "message": f"{len(other)} console error(s), first: {other[0][:160]}",
+            }
+        )
     if not screenshot_png and status == "ok":
         findings.append({"check": "screenshot", "severity": "error", "message": "no screenshot"})
     if lint_messages is None:
@@ -106,11 +131,13 @@ def judge_html(
             by_rule.setdefault(msg["rule"], []).append(msg)
         for rule, msgs in sorted(by_rule.items()):
             first = msgs[0]
-            findings.append({
-                "check": f"htmlhint:{rule}",
-                "severity": "error" if rule in fatal_rules else "warning",
-                "message": f"{rule} x{len(msgs)}: {first['message'][:160]} (line {first.get('line')})",
-            })
+            findings.append(
+                {
+                    "check": f"htmlhint:{rule}",
+                    "severity": "error" if rule in fatal_rules else "warning",
+                    "message": f"{rule} x{len(msgs)}: {first['message'][:160]} (line {first.get('line')})",
+                }
+            )
     return ExecResult(passed=not any(f["severity"] == "error" for f in findings), findings=findings)
 
 
@@ -129,14 +156,21 @@ def judge_plot(
     findings: list[dict[str, Any]] = []
     status = render_status or "missing"
     if status != "ok":
-        findings.append({"check": "run", "severity": "error",
-                         "message": f"script {status}" + (f": {render_error[-300:]}" if render_error else "")})
+        findings.append(
+            {
+                "check": "run",
+                "severity": "error",
+                "message": f"script {status}" + (f": {render_error[-300:]}" if render_error else ""),
+            }
+        )
     if status == "ok" and not plot_figures:
         findings.append({"check": "figure", "severity": "error", "message": "no figure produced"})
     if status == "ok" and figure is not None:
         axes = plot_axes(figure)
         if axes and not any(a["data"] > 0 for a in axes):
-            findings.append({"check": "figure", "severity": "error", "message": "figure has no axes with data"})
+            findings.append(
+                {"check": "figure", "severity": "error", "message": "figure has no axes with data"}
+            )
         elif not axes and not figure.get("plotly"):
             findings.append({"check": "figure", "severity": "error", "message": "figure has no axes"})
     return ExecResult(passed=not findings, findings=findings)

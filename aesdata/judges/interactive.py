@@ -78,8 +78,13 @@ OBSERVE_JS = """() => {
   const n = window.__aesMut, d = window.__aesDlg; window.__aesMut = 0; window.__aesDlg = []; return [n, d];
 }"""
 
-_SAMPLE_TEXT = {"email": "test@example.com", "number": "42", "tel": "5551234", "url": "https://example.com",
-                "password": "Secret123!"}
+_SAMPLE_TEXT = {
+    "email": "test@example.com",
+    "number": "42",
+    "tel": "5551234",
+    "url": "https://example.com",
+    "password": "Secret123!",
+}
 
 
 @dataclass
@@ -179,10 +184,23 @@ async def _act(page: Any, c: dict[str, Any], timeout_ms: int, text: str | None =
                 continue
             info = await f.evaluate("e => [e.tagName.toLowerCase(), (e.type || '').toLowerCase()]")
             if info[0] == "select":
-                await f.select_option(index=1 if await f.evaluate("e => e.options.length > 1") else 0, timeout=timeout_ms)
+                await f.select_option(
+                    index=1 if await f.evaluate("e => e.options.length > 1") else 0, timeout=timeout_ms
+                )
             elif info[1] in ("checkbox", "radio"):
                 await f.check(timeout=timeout_ms)
-            elif info[1] in ("hidden", "submit", "button", "reset", "file", "image", "range", "color", "date", "time"):
+            elif info[1] in (
+                "hidden",
+                "submit",
+                "button",
+                "reset",
+                "file",
+                "image",
+                "range",
+                "color",
+                "date",
+                "time",
+            ):
                 continue
             else:
                 await f.fill(text or _SAMPLE_TEXT.get(info[1], "hello 42"), timeout=timeout_ms)
@@ -210,9 +228,17 @@ async def _act(page: Any, c: dict[str, Any], timeout_ms: int, text: str | None =
     return "click"
 
 
-async def observe_action(page: Any, c: dict[str, Any], watch: _Watch, *, settle_ms: int = 300,
-                         timeout_ms: int = 1500, pixel_threshold: float = 3e-5,
-                         text: str | None = None, blocked: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+async def observe_action(
+    page: Any,
+    c: dict[str, Any],
+    watch: _Watch,
+    *,
+    settle_ms: int = 300,
+    timeout_ms: int = 1500,
+    pixel_threshold: float = 3e-5,
+    text: str | None = None,
+    blocked: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """Act on candidate ``c`` and measure the page's response (see module docstring).
 
     ``blocked``: the browser pool's live list of refused requests; a refused navigation (a link to another
@@ -221,7 +247,11 @@ async def observe_action(page: Any, c: dict[str, Any], watch: _Watch, *, settle_
     Returns the trace entry (without ``step``/``score``): ``action``, ``target``, ``outcome``
     (``changed`` | ``no_change`` | ``error`` | ``unreachable`` | ``navigated``), ``changed`` and the signals.
     """
-    entry: dict[str, Any] = {"action": c["kind"], "target": describe(c), "box": [round(c[k]) for k in ("x", "y", "w", "h")]}
+    entry: dict[str, Any] = {
+        "action": c["kind"],
+        "target": describe(c),
+        "box": [round(c[k]) for k in ("x", "y", "w", "h")],
+    }
     try:
         handle = (await page.evaluate_handle("i => window.__aesCands[i]", c["i"])).as_element()
         if handle is None:
@@ -230,8 +260,10 @@ async def observe_action(page: Any, c: dict[str, Any], watch: _Watch, *, settle_
         if c["kind"] not in ("form", "keys"):
             await handle.hover(timeout=timeout_ms)
         # focus moves to the target before the baseline, so a focus ring leaving another element is not a response
-        await handle.evaluate("el => { const a = document.activeElement; if (a && a !== el && a.blur) a.blur();"
-                              " if (el.focus) el.focus({preventScroll: true}); }")
+        await handle.evaluate(
+            "el => { const a = document.activeElement; if (a && a !== el && a.blur) a.blur();"
+            " if (el.focus) el.focus({preventScroll: true}); }"
+        )
         box = await handle.bounding_box()
     except Exception as e:  # noqa: BLE001 - any Playwright failure means a user could not reach it either
         return {**entry, "outcome": "unreachable", "changed": False, "detail": str(e).splitlines()[0][:160]}
@@ -249,7 +281,9 @@ async def observe_action(page: Any, c: dict[str, Any], watch: _Watch, *, settle_
     except Exception as e:  # noqa: BLE001
         return {**entry, "outcome": "unreachable", "changed": False, "detail": str(e).splitlines()[0][:160]}
     await asyncio.sleep(settle_ms / 1000)
-    if c["kind"] == "keys":  # arrows and space scroll the document by themselves: that is the browser, not the page
+    if (
+        c["kind"] == "keys"
+    ):  # arrows and space scroll the document by themselves: that is the browser, not the page
         await page.evaluate("([x, y]) => scrollTo(x, y)", scroll0)
     try:
         mutations, stubbed = await page.evaluate(OBSERVE_JS)
@@ -271,18 +305,42 @@ async def observe_action(page: Any, c: dict[str, Any], watch: _Watch, *, settle_
     dialog = watch.dialogs[dialogs0:]
     refused = [b for b in (blocked or [])[blocked0:] if b.get("reason") == "navigation"]
     navigated = bool(refused) or (url_changed and url0.split("#")[0] != page.url.split("#")[0])
-    changed = bool(mutations > idle_mut or change > pixel_threshold or url_changed or dialog or navigated
-                   or watch.popups > popups0)
-    outcome = "error" if new_errors else ("navigated" if navigated else ("changed" if changed else "no_change"))
-    entry.update({"outcome": outcome, "changed": changed, "mutations": int(mutations), "idle_mutations": int(idle_mut),
-                  "pixel_change": round(change, 5), "url_changed": url_changed, "dialog": dialog[:2],
-                  "errors": new_errors[:3]})
+    changed = bool(
+        mutations > idle_mut
+        or change > pixel_threshold
+        or url_changed
+        or dialog
+        or navigated
+        or watch.popups > popups0
+    )
+    outcome = (
+        "error" if new_errors else ("navigated" if navigated else ("changed" if changed else "no_change"))
+    )
+    entry.update(
+        {
+            "outcome": outcome,
+            "changed": changed,
+            "mutations": int(mutations),
+            "idle_mutations": int(idle_mut),
+            "pixel_change": round(change, 5),
+            "url_changed": url_changed,
+            "dialog": dialog[:2],
+            "errors": new_errors[:3],
+        }
+    )
     return entry
 
 
-async def explore(page: Any, *, max_actions: int = 5, max_scored: int = 3, settle_ms: int = 300,
-                  timeout_ms: int = 1500, html: str | None = None,
-                  blocked: list[dict[str, Any]] | None = None) -> InteractiveResult:
+async def explore(
+    page: Any,
+    *,
+    max_actions: int = 5,
+    max_scored: int = 3,
+    settle_ms: int = 300,
+    timeout_ms: int = 1500,
+    html: str | None = None,
+    blocked: list[dict[str, Any]] | None = None,
+) -> InteractiveResult:
     """Run the built-in agent on a loaded ``page`` (see module docstring).
 
     ``html``: the sample's source, used to restore the page when an action really navigated away (outside
@@ -299,7 +357,9 @@ async def explore(page: Any, *, max_actions: int = 5, max_scored: int = 3, settl
         for c in steps:
             if scored >= max_scored:
                 break
-            entry = await observe_action(page, c, watch, settle_ms=settle_ms, timeout_ms=timeout_ms, blocked=blocked)
+            entry = await observe_action(
+                page, c, watch, settle_ms=settle_ms, timeout_ms=timeout_ms, blocked=blocked
+            )
             entry["score"] = 1 if entry["outcome"] in ("changed", "navigated") else 0
             entry["step"] = len(trace) + 1
             scored += 1
@@ -360,8 +420,16 @@ def _first_json(text: str) -> dict[str, Any]:
     raise ValueError(f"no JSON object in {text[:120]!r}")
 
 
-async def explore_vlm(page: Any, backend: Any, instruction: str, *, max_actions: int = 5, max_scored: int = 3,
-                      settle_ms: int = 300, timeout_ms: int = 1500) -> InteractiveResult:
+async def explore_vlm(
+    page: Any,
+    backend: Any,
+    instruction: str,
+    *,
+    max_actions: int = 5,
+    max_scored: int = 3,
+    settle_ms: int = 300,
+    timeout_ms: int = 1500,
+) -> InteractiveResult:
     """Run the Set-of-Mark agent: ``backend`` (an ``aesdata.llm`` backend of a vision model) plans the
     interactions over a marked screenshot and grades each before/after pair. Model failures are recorded in
     the trace (score 0), never raised."""
@@ -372,20 +440,50 @@ async def explore_vlm(page: Any, backend: Any, instruction: str, *, max_actions:
     shot = await page.screenshot(type="png")
     marks = "\n".join(f"[{n}] {describe(c)}" for n, c in enumerate(candidates))
     marked = draw_marks(shot, candidates, await page.evaluate("scrollY"))
-    ask = GenRequest(messages=[{"role": "user", "content": [
-        {"type": "text", "text": _PLAN_PROMPT.format(instruction=instruction, marks=marks, k=max_actions)},
-        {"type": "image_url", "image_url": {"url": data_url(marked)}}]}], params={"temperature": 0.0, "max_tokens": 400})
+    ask = GenRequest(
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "text",
+                        "text": _PLAN_PROMPT.format(instruction=instruction, marks=marks, k=max_actions),
+                    },
+                    {"type": "image_url", "image_url": {"url": data_url(marked)}},
+                ],
+            }
+        ],
+        params={"temperature": 0.0, "max_tokens": 400},
+    )
     trace: list[dict[str, Any]] = []
     (reply,) = await backend.generate([ask])
     try:
         actions = _first_json(reply.text or "")["actions"][:max_actions] if reply.ok else []
     except (ValueError, KeyError, TypeError) as e:
         actions = []
-        trace.append({"step": 0, "action": "plan", "target": "page", "outcome": "error", "changed": False, "score": 0,
-                      "detail": f"unreadable plan: {e}"[:200]})
+        trace.append(
+            {
+                "step": 0,
+                "action": "plan",
+                "target": "page",
+                "outcome": "error",
+                "changed": False,
+                "score": 0,
+                "detail": f"unreadable plan: {e}"[:200],
+            }
+        )
     if not reply.ok:
-        trace.append({"step": 0, "action": "plan", "target": "page", "outcome": "error", "changed": False, "score": 0,
-                      "detail": (reply.error or "")[:200]})
+        trace.append(
+            {
+                "step": 0,
+                "action": "plan",
+                "target": "page",
+                "outcome": "error",
+                "changed": False,
+                "score": 0,
+                "detail": (reply.error or "")[:200],
+            }
+        )
     total = 0.0
     with _Watch(page) as watch:
         for act in actions:
@@ -400,17 +498,39 @@ async def explore_vlm(page: Any, backend: Any, instruction: str, *, max_actions:
             elif act.get("action") == "keys":
                 c["kind"] = "keys"
             before = await page.screenshot(type="png")
-            entry = await observe_action(page, c, watch, settle_ms=settle_ms, timeout_ms=timeout_ms, text=act.get("text"))
-            entry.update({"mark": int(act["mark"]), "expected": str(act.get("expect", ""))[:200], "step": len(trace) + 1})
+            entry = await observe_action(
+                page, c, watch, settle_ms=settle_ms, timeout_ms=timeout_ms, text=act.get("text")
+            )
+            entry.update(
+                {
+                    "mark": int(act["mark"]),
+                    "expected": str(act.get("expect", ""))[:200],
+                    "step": len(trace) + 1,
+                }
+            )
             score = 0
             if entry["outcome"] not in ("unreachable", "error"):
                 after = await page.screenshot(type="png")
-                grade = GenRequest(messages=[{"role": "user", "content": [
-                    {"type": "text", "text": _GRADE_PROMPT.format(did=entry.get("did", c["kind"]), target=entry["target"],
-                                                                 expect=entry["expected"] or "a visible response")},
-                    {"type": "image_url", "image_url": {"url": data_url(before)}},
-                    {"type": "image_url", "image_url": {"url": data_url(after)}}]}],
-                    params={"temperature": 0.0, "max_tokens": 200})
+                grade = GenRequest(
+                    messages=[
+                        {
+                            "role": "user",
+                            "content": [
+                                {
+                                    "type": "text",
+                                    "text": _GRADE_PROMPT.format(
+                                        did=entry.get("did", c["kind"]),
+                                        target=entry["target"],
+                                        expect=entry["expected"] or "a visible response",
+                                    ),
+                                },
+                                {"type": "image_url", "image_url": {"url": data_url(before)}},
+                                {"type": "image_url", "image_url": {"url": data_url(after)}},
+                            ],
+                        }
+                    ],
+                    params={"temperature": 0.0, "max_tokens": 200},
+                )
                 (g,) = await backend.generate([grade])
                 try:
                     verdict = _first_json(g.text or "") if g.ok else {}

@@ -27,7 +27,9 @@ def decode(png: bytes, max_side: int | None = _WORK_SIDE) -> np.ndarray:
         im = im.convert("RGB")
         if max_side and max(im.size) > max_side:
             scale = max_side / max(im.size)
-            im = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))), Image.BILINEAR)
+            im = im.resize(
+                (max(1, round(im.width * scale)), max(1, round(im.height * scale))), Image.BILINEAR
+            )
         return np.asarray(im, dtype=np.uint8)
 
 
@@ -44,7 +46,7 @@ def dominant_color(rgb: np.ndarray) -> tuple[tuple[int, int, int], float]:
 def background_mask(rgb: np.ndarray, tol: int = 12) -> np.ndarray:
     """Boolean mask of pixels within ``tol`` (per channel) of the dominant colour: the page background."""
     bg, _ = dominant_color(rgb)
-    return (np.abs(rgb.astype(np.int16) - np.array(bg, dtype=np.int16)).max(axis=2) <= tol)
+    return np.abs(rgb.astype(np.int16) - np.array(bg, dtype=np.int16)).max(axis=2) <= tol
 
 
 def colourfulness(rgb: np.ndarray) -> float:
@@ -154,7 +156,9 @@ def balance(rgb: np.ndarray) -> tuple[float, float]:
     return share, abs(centre - len(cols) / 2) / (len(cols) / 2)
 
 
-def changed_share(before: np.ndarray, after: np.ndarray, mask: np.ndarray | None = None, tol: int = 16) -> float:
+def changed_share(
+    before: np.ndarray, after: np.ndarray, mask: np.ndarray | None = None, tol: int = 16
+) -> float:
     """Share of pixels (outside ``mask``, where ``mask`` is True = ignore) that differ by more than ``tol``.
 
     Images of different sizes count as fully changed (a resize is a change).

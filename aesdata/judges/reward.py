@@ -35,20 +35,32 @@ from aesdata.stage import StageConfig
 class RewardConfig(StageConfig):
     """How the judges' scores become one reward."""
 
-    formula: Literal["grpo_ar", "webgen_r1"] = Field("grpo_ar", description="grpo_ar (AesCoder) or webgen_r1 (cascade)")
+    formula: Literal["grpo_ar", "webgen_r1"] = Field(
+        "grpo_ar", description="grpo_ar (AesCoder) or webgen_r1 (cascade)"
+    )
     w_exec: float = Field(0.1, description="weight of the execution score (+1 / -1)")
     w_static: float = Field(0.8, description="weight of the normalised static score")
     w_interactive: float = Field(0.1, description="weight of the normalised interactive score")
     static_source: Literal["auto", "design", "vlm"] = Field(
-        "auto", description="static score from the VLM judge (auto: when it graded the row) or the design judge")
-    static_scale: float | None = Field(None, gt=0, description="divide the static score by this; None = the judge's own scale")
-    interactive_scale: float | None = Field(None, gt=0, description="divide the interactive score by this; None = max_scored")
+        "auto",
+        description="static score from the VLM judge (auto: when it graded the row) or the design judge",
+    )
+    static_scale: float | None = Field(
+        None, gt=0, description="divide the static score by this; None = the judge's own scale"
+    )
+    interactive_scale: float | None = Field(
+        None, gt=0, description="divide the interactive score by this; None = max_scored"
+    )
     gate_reward: float | None = Field(None, description="reward when execution fails; None = w_exec * -1")
 
 
-def static_component(row: dict[str, Any], config: RewardConfig, vlm_scale: float | None) -> tuple[float | None, str, float]:
+def static_component(
+    row: dict[str, Any], config: RewardConfig, vlm_scale: float | None
+) -> tuple[float | None, str, float]:
     """Pick the static score for the reward: (score, source, scale). Score None when neither judge has one."""
-    use_vlm = config.static_source == "vlm" or (config.static_source == "auto" and row.get("vlm_score") is not None)
+    use_vlm = config.static_source == "vlm" or (
+        config.static_source == "auto" and row.get("vlm_score") is not None
+    )
     if use_vlm and row.get("vlm_score") is not None:
         return float(row["vlm_score"]), "vlm", config.static_scale or vlm_scale or 100.0
     if config.static_source == "vlm":
@@ -57,11 +69,16 @@ def static_component(row: dict[str, Any], config: RewardConfig, vlm_scale: float
     return (None if score is None else float(score)), "design", config.static_scale or 100.0
 
 
-def grpo_ar(row: dict[str, Any], config: RewardConfig, vlm_scale: float | None = None) -> tuple[float, dict[str, Any]]:
+def grpo_ar(
+    row: dict[str, Any], config: RewardConfig, vlm_scale: float | None = None
+) -> tuple[float, dict[str, Any]]:
     """AesCoder's GRPO-AR reward of one judged row; returns (reward, components for ``reward_json``)."""
     exec_score = float(row.get("exec_score") or -1.0)
-    parts: dict[str, Any] = {"formula": "grpo_ar", "weights": [config.w_exec, config.w_static, config.w_interactive],
-                             "exec": exec_score}
+    parts: dict[str, Any] = {
+        "formula": "grpo_ar",
+        "weights": [config.w_exec, config.w_static, config.w_interactive],
+        "exec": exec_score,
+    }
     if exec_score < 0:
         reward = config.gate_reward if config.gate_reward is not None else config.w_exec * exec_score
         parts.update({"gated": True, "reward": reward})
@@ -72,14 +89,25 @@ def grpo_ar(row: dict[str, Any], config: RewardConfig, vlm_scale: float | None =
     static_n = 0.0 if static is None else min(max(static / s_scale, 0.0), 1.0)
     inter_n = 0.0 if inter is None else min(max(float(inter) / i_scale, 0.0), 1.0)
     reward = config.w_exec * exec_score + config.w_static * static_n + config.w_interactive * inter_n
-    parts.update({"gated": False, "static": static, "static_source": source, "static_scale": s_scale,
-                  "static_n": round(static_n, 6), "interactive": inter, "interactive_scale": i_scale,
-                  "interactive_n": round(inter_n, 6), "reward": round(reward, 6)})
+    parts.update(
+        {
+            "gated": False,
+            "static": static,
+            "static_source": source,
+            "static_scale": s_scale,
+            "static_n": round(static_n, 6),
+            "interactive": inter,
+            "interactive_scale": i_scale,
+            "interactive_n": round(inter_n, 6),
+            "reward": round(reward, 6),
+        }
+    )
     return reward, parts
 
 
-def webgen_r1(row: dict[str, Any], config: RewardConfig, vlm_scale: float | None = None,
-              format_ok: bool | None = None) -> tuple[float, dict[str, Any]]:
+def webgen_r1(
+    row: dict[str, Any], config: RewardConfig, vlm_scale: float | None = None, format_ok: bool | None = None
+) -> tuple[float, dict[str, Any]]:
     """WebGen-R1's cascaded reward of one judged row (see module docstring)."""
     parts: dict[str, Any] = {"formula": "webgen_r1"}
     if not row.get("code"):
@@ -93,8 +121,16 @@ def webgen_r1(row: dict[str, Any], config: RewardConfig, vlm_scale: float | None
     s_func = 1.0 if row.get("render_status") == "ok" and not _has_errors(row) else 0.0
     s_format = 1.0 if format_ok is None or format_ok else 0.0
     reward = s_vis + 0.1 * s_func + 0.1 * s_format
-    parts.update({"stage": "scored", "s_vis": round(s_vis, 4), "static_source": source, "s_func": s_func,
-                  "s_format": s_format, "reward": round(reward, 6)})
+    parts.update(
+        {
+            "stage": "scored",
+            "s_vis": round(s_vis, 4),
+            "static_source": source,
+            "s_func": s_func,
+            "s_format": s_format,
+            "reward": round(reward, 6),
+        }
+    )
     return reward, parts
 
 
@@ -105,8 +141,9 @@ def _has_errors(row: dict[str, Any]) -> bool:
     return bool(uncaught or other)
 
 
-def combine(row: dict[str, Any], config: RewardConfig, vlm_scale: float | None = None,
-            format_ok: bool | None = None) -> tuple[float, dict[str, Any]]:
+def combine(
+    row: dict[str, Any], config: RewardConfig, vlm_scale: float | None = None, format_ok: bool | None = None
+) -> tuple[float, dict[str, Any]]:
     """The reward ``config.formula`` names, for one judged row."""
     if config.formula == "webgen_r1":
         return webgen_r1(row, config, vlm_scale, format_ok)
@@ -169,7 +206,9 @@ class RewardJudge:
                 self._judges = judges
         return self._judges
 
-    async def judged(self, completions: list[Any], kinds: list[str], instructions: list[str]) -> list[dict[str, Any]]:
+    async def judged(
+        self, completions: list[Any], kinds: list[str], instructions: list[str]
+    ) -> list[dict[str, Any]]:
         """Render and judge each completion (memoised by kind, instruction and text); rows in order."""
         from aesdata.generate.extract import extract_code
 
@@ -182,9 +221,12 @@ class RewardJudge:
             if fut is None:
                 code = extract_code(text, kind).code
 
-                async def one(text: str = text, code: str | None = code, kind: str = kind, ins: str = ins) -> dict[str, Any]:
-                    (row,) = await runner.render_and_judge([{"kind": kind, "code": code, "instruction": ins}],
-                                                           format_ok=[format_ok(text, kind)])
+                async def one(
+                    text: str = text, code: str | None = code, kind: str = kind, ins: str = ins
+                ) -> dict[str, Any]:
+                    (row,) = await runner.render_and_judge(
+                        [{"kind": kind, "code": code, "instruction": ins}], format_ok=[format_ok(text, kind)]
+                    )
                     return row
 
                 fut = asyncio.ensure_future(one())
@@ -218,14 +260,18 @@ def reward_functions(judge_config: Any = None, judge: RewardJudge | None = None)
             return completion_text([{**users[-1], "role": "assistant"}]) if users else ""
         return str(prompt)
 
-    async def rows_for(prompts: list[Any], completions: list[Any], kwargs: dict[str, Any]) -> list[dict[str, Any]]:
+    async def rows_for(
+        prompts: list[Any], completions: list[Any], kwargs: dict[str, Any]
+    ) -> list[dict[str, Any]]:
         n = len(completions)
         kinds = list(kwargs.get("kind") or ["html"] * n)
         instructions = list(kwargs.get("instruction") or [prompt_text(p) for p in prompts])
         return await shared.judged(completions, kinds, instructions)
 
     def make(name: str, pick: Callable[[dict[str, Any]], float | None]) -> RewardFn:
-        async def fn(prompts: list[Any], completions: list[Any], completion_ids: Any = None, **kwargs: Any) -> list[float | None]:
+        async def fn(
+            prompts: list[Any], completions: list[Any], completion_ids: Any = None, **kwargs: Any
+        ) -> list[float | None]:
             return [pick(row) for row in await rows_for(prompts, completions, kwargs)]
 
         fn.__name__ = fn.__qualname__ = name
@@ -246,6 +292,9 @@ def reward_functions(judge_config: Any = None, judge: RewardJudge | None = None)
         make("execution_reward", lambda r: float(r.get("exec_score") or -1.0)),
         make("static_reward", static_n),
         make("interactive_reward", inter_n),
-        make("aesthetic_reward", lambda r: grpo_ar(r, cfg.model_copy(update={"formula": "grpo_ar"}), r.get("_vlm_scale"))[0]),
+        make(
+            "aesthetic_reward",
+            lambda r: grpo_ar(r, cfg.model_copy(update={"formula": "grpo_ar"}), r.get("_vlm_scale"))[0],
+        ),
         make("webgen_r1_reward", lambda r: webgen_r1(r, cfg, r.get("_vlm_scale"), r.get("_format_ok"))[0]),
     ]

@@ -49,7 +49,9 @@ class Rubric:
 
     def json_schema(self) -> dict[str, Any]:
         """JSON schema of the answer, for ``response_format`` / vLLM ``guided_json``."""
-        props: dict[str, Any] = {k: {"type": "number", "minimum": 0, "maximum": m} for k, m in self.fields.items()}
+        props: dict[str, Any] = {
+            k: {"type": "number", "minimum": 0, "maximum": m} for k, m in self.fields.items()
+        }
         if self.total_field not in props:
             props[self.total_field] = {"type": "number", "minimum": 0, "maximum": self.scale}
         props["feedback"] = {"type": "string"}
@@ -78,16 +80,16 @@ class Rubric:
         return total, subs, feedback
 
 
-_ANCHORS = (
-    "Score anchors: 90-100 outstanding, 70-89 good, 50-69 average, 30-49 below average, 0-29 poor."
-)
+_ANCHORS = "Score anchors: 90-100 outstanding, 70-89 good, 50-69 average, 30-49 below average, 0-29 poor."
 
 OPENDESIGN = Rubric(
     name="opendesign",
     version="1",
     system=(
         "You are an expert UI/UX designer and front-end reviewer. You grade a screenshot of a web page "
-        "generated for a user's instruction. Be strict and consistent. " + _ANCHORS + " Answer with JSON only."
+        "generated for a user's instruction. Be strict and consistent. "
+        + _ANCHORS
+        + " Answer with JSON only."
     ),
     user=(
         "Instruction given to the page author:\n<instruction>\n{instruction}\n</instruction>\n\n"
@@ -131,9 +133,7 @@ WEBGEN = Rubric(
 PLOTBENCH = Rubric(
     name="plotbench",
     version="1",
-    system=(
-        "You are an expert in data visualisation grading plots produced by code. Answer with JSON only."
-    ),
+    system=("You are an expert in data visualisation grading plots produced by code. Answer with JSON only."),
     user=(
         "The plotting code was written for this task:\n<task>\n{instruction}\n</task>\n\n"
         "The first image is the produced plot. When a second image is attached it is the reference plot.\n"

@@ -30,10 +30,24 @@ from aesdata.judges.rubrics import get_rubric
 from aesdata.stage import StageConfig
 
 JUDGE_COLUMNS: tuple[str, ...] = (
-    "exec_pass", "exec_score", "exec_findings_json", "static_score", "static_subscores_json",
-    "static_findings_json", "static_rationale", "static_judge", "rubric_version", "vlm_score",
-    "vlm_subscores_json", "vlm_rationale", "vlm_judge", "interactive_score", "interactive_max",
-    "interactive_trace_json", "reward", "reward_json",
+    "exec_pass",
+    "exec_score",
+    "exec_findings_json",
+    "static_score",
+    "static_subscores_json",
+    "static_findings_json",
+    "static_rationale",
+    "static_judge",
+    "rubric_version",
+    "vlm_score",
+    "vlm_subscores_json",
+    "vlm_rationale",
+    "vlm_judge",
+    "interactive_score",
+    "interactive_max",
+    "interactive_trace_json",
+    "reward",
+    "reward_json",
 )
 
 
@@ -42,10 +56,14 @@ class VLMJudgeConfig(StageConfig):
 
     base_url: str | None = Field(None, description="endpoint ending in /v1 (openai backend)")
     model: str = Field(..., description="vision model name")
-    backend: Literal["openai", "vllm"] = Field("openai", description="openai: any OpenAI-compatible server; vllm: in-process")
+    backend: Literal["openai", "vllm"] = Field(
+        "openai", description="openai: any OpenAI-compatible server; vllm: in-process"
+    )
     rubric: str = Field("opendesign", description="rubric for HTML pages: opendesign | webgen")
     plot_rubric: str = Field("plotbench", description="rubric for plots")
-    structured: Literal["json_schema", "guided_json", "none"] = Field("json_schema", description="how to constrain the answer")
+    structured: Literal["json_schema", "guided_json", "none"] = Field(
+        "json_schema", description="how to constrain the answer"
+    )
     concurrency: int = Field(8, ge=1, description="requests in flight")
     timeout_s: float = Field(120.0, gt=0, description="seconds per attempt")
     max_retries: int = Field(3, ge=0, description="retries after timeouts, 429/5xx, garbage replies")
@@ -53,7 +71,9 @@ class VLMJudgeConfig(StageConfig):
     parse_retries: int = Field(2, ge=0, description="re-asks after an unreadable answer")
     max_tokens: int = Field(512, ge=16)
     api_key_env: str = Field("OPENAI_API_KEY", description="environment variable holding the API key")
-    interactive_agent: bool = Field(False, description="also drive the interactive judge with this model (Set-of-Mark)")
+    interactive_agent: bool = Field(
+        False, description="also drive the interactive judge with this model (Set-of-Mark)"
+    )
 
 
 class InteractiveJudgeConfig(StageConfig):
@@ -70,15 +90,20 @@ class JudgeConfig(StageConfig):
 
     design: bool = Field(True, description="built-in static design judge")
     lint: bool = Field(True, description="HTMLHint in the execution judge")
-    axe: bool = Field(True, description="axe-core color-contrast in the design judge (else contrast from the layout)")
+    axe: bool = Field(
+        True, description="axe-core color-contrast in the design judge (else contrast from the layout)"
+    )
     vlm: VLMJudgeConfig | None = Field(None, description="VLM judge; null = off")
-    interactive: InteractiveJudgeConfig | None = Field(default_factory=InteractiveJudgeConfig,
-                                                       description="interactive agent; null = off")
+    interactive: InteractiveJudgeConfig | None = Field(
+        default_factory=InteractiveJudgeConfig, description="interactive agent; null = off"
+    )
     reward: RewardConfig = Field(default_factory=RewardConfig)
-    fatal_rules: list[str] = Field(default_factory=lambda: list(execution.FATAL_RULES),
-                                   description="HTMLHint rules that fail a page")
-    advisory_rules: list[str] = Field(default_factory=lambda: list(execution.ADVISORY_RULES),
-                                      description="HTMLHint rules reported only")
+    fatal_rules: list[str] = Field(
+        default_factory=lambda: list(execution.FATAL_RULES), description="HTMLHint rules that fail a page"
+    )
+    advisory_rules: list[str] = Field(
+        default_factory=lambda: list(execution.ADVISORY_RULES), description="HTMLHint rules reported only"
+    )
 
 
 _LINT_DOC = "<!DOCTYPE html><title>lint</title>"
@@ -101,8 +126,14 @@ class Judges:
     ``cache``: the shared ``RequestCache`` for VLM verdicts (None = no cache).
     """
 
-    def __init__(self, config: JudgeConfig | None = None, *, pool: Any = None, render_config: Any = None,
-                 cache: Any = None) -> None:
+    def __init__(
+        self,
+        config: JudgeConfig | None = None,
+        *,
+        pool: Any = None,
+        render_config: Any = None,
+        cache: Any = None,
+    ) -> None:
         self.config = config or JudgeConfig()
         self.pool = pool
         self._own_pool = pool is None
@@ -131,13 +162,30 @@ class Judges:
 
         v = self.config.vlm
         assert v is not None
-        backend = make_backend(LLMConfig(backend=v.backend, model=v.model, base_url=v.base_url, api_key_env=v.api_key_env,
-                                         concurrency=v.concurrency, timeout_s=v.timeout_s, max_retries=v.max_retries,
-                                         backoff_s=v.backoff_s))
+        backend = make_backend(
+            LLMConfig(
+                backend=v.backend,
+                model=v.model,
+                base_url=v.base_url,
+                api_key_env=v.api_key_env,
+                concurrency=v.concurrency,
+                timeout_s=v.timeout_s,
+                max_retries=v.max_retries,
+                backoff_s=v.backoff_s,
+            )
+        )
         params = {"max_tokens": v.max_tokens}
-        return {kind: VLMJudge(backend, get_rubric(name), cache=self.cache, params=params, structured=v.structured,
-                               parse_retries=v.parse_retries)
-                for kind, name in (("html", v.rubric), ("plot", v.plot_rubric))}
+        return {
+            kind: VLMJudge(
+                backend,
+                get_rubric(name),
+                cache=self.cache,
+                params=params,
+                structured=v.structured,
+                parse_retries=v.parse_retries,
+            )
+            for kind, name in (("html", v.rubric), ("plot", v.plot_rubric))
+        }
 
     async def close(self) -> None:
         """Release the pool (when owned), plot workers and the VLM client."""
@@ -159,10 +207,18 @@ class Judges:
 
     def versions(self) -> dict[str, str]:
         """Versions that change scores: design judge, in-page assets, rubrics, VLM model."""
-        out = {"design_judge": design.JUDGE_ID, **{f"judge_asset:{k}": v for k, v in inpage.asset_versions().items()}}
+        out = {
+            "design_judge": design.JUDGE_ID,
+            **{f"judge_asset:{k}": v for k, v in inpage.asset_versions().items()},
+        }
         if self.config.vlm is not None:
-            out.update({"vlm_model": self.config.vlm.model, "vlm_rubric": get_rubric(self.config.vlm.rubric).id,
-                        "vlm_plot_rubric": get_rubric(self.config.vlm.plot_rubric).id})
+            out.update(
+                {
+                    "vlm_model": self.config.vlm.model,
+                    "vlm_rubric": get_rubric(self.config.vlm.rubric).id,
+                    "vlm_plot_rubric": get_rubric(self.config.vlm.plot_rubric).id,
+                }
+            )
         return out
 
     def _tick(self, name: str, t0: float) -> None:
@@ -204,18 +260,31 @@ class Judges:
             try:
                 if self.config.vlm is not None and self.config.vlm.interactive_agent and self.vlm is not None:
                     out["interactive"] = await interactive.explore_vlm(
-                        page, self.vlm["html"].backend, instruction, max_actions=ic.max_actions,
-                        max_scored=ic.max_scored, settle_ms=ic.settle_ms, timeout_ms=ic.timeout_ms)
+                        page,
+                        self.vlm["html"].backend,
+                        instruction,
+                        max_actions=ic.max_actions,
+                        max_scored=ic.max_scored,
+                        settle_ms=ic.settle_ms,
+                        timeout_ms=ic.timeout_ms,
+                    )
                 else:
                     out["interactive"] = await interactive.explore(
-                        page, max_actions=ic.max_actions, max_scored=ic.max_scored, settle_ms=ic.settle_ms,
-                        timeout_ms=ic.timeout_ms, blocked=session.blocked)
+                        page,
+                        max_actions=ic.max_actions,
+                        max_scored=ic.max_scored,
+                        settle_ms=ic.settle_ms,
+                        timeout_ms=ic.timeout_ms,
+                        blocked=session.blocked,
+                    )
             except Exception as e:  # noqa: BLE001
                 out["errors"].append(f"interactive agent failed: {str(e).splitlines()[0][:160]}")
             self._tick("interactive", t1)
         return out
 
-    def _verdict(self, row: dict[str, Any], lint: list[dict[str, Any]] | None, live: dict[str, Any]) -> dict[str, Any]:
+    def _verdict(
+        self, row: dict[str, Any], lint: list[dict[str, Any]] | None, live: dict[str, Any]
+    ) -> dict[str, Any]:
         """Execution, design and interactive columns of one rendered row (VLM and reward come later)."""
         kind = row.get("kind") or "html"
         out: dict[str, Any] = {c: None for c in JUDGE_COLUMNS}
@@ -223,12 +292,22 @@ class Judges:
         t0 = time.perf_counter()
         if kind == "plot":
             figure = json.loads(row["layout_json"]) if row.get("layout_json") else None
-            ex = execution.judge_plot(row.get("render_status"), row.get("render_error"), row.get("plot_figures"), figure)
+            ex = execution.judge_plot(
+                row.get("render_status"), row.get("render_error"), row.get("plot_figures"), figure
+            )
         else:
-            ex = execution.judge_html(row.get("render_status"), row.get("render_error"), row.get("console_errors_json"),
-                                      shot, lint, tuple(self.config.fatal_rules))
+            ex = execution.judge_html(
+                row.get("render_status"),
+                row.get("render_error"),
+                row.get("console_errors_json"),
+                shot,
+                lint,
+                tuple(self.config.fatal_rules),
+            )
         ex.findings += [{"check": "judge", "severity": "info", "message": m} for m in live.get("errors", [])]
-        out.update({"exec_pass": ex.passed, "exec_score": ex.score, "exec_findings_json": _dumps(ex.findings)})
+        out.update(
+            {"exec_pass": ex.passed, "exec_score": ex.score, "exec_findings_json": _dumps(ex.findings)}
+        )
         self._tick("execution", t0)
         has_page = row.get("render_status") in ("ok", "js_error") and shot is not None
         if self.config.design and has_page:
@@ -237,19 +316,45 @@ class Judges:
                 res = design.judge_plot(row.get("layout_json"), shot)
             else:
                 vp = json.loads(row.get("render_meta_json") or "{}").get("viewport") or [1280, 960]
-                res = design.judge_page(row.get("layout_json"), shot, viewport=(int(vp[0]), int(vp[1])),
-                                        axe_violations=live.get("axe"), probe=live.get("probe"))
-            out.update({"static_score": res.score, "static_subscores_json": _dumps({**res.subscores, "detail": res.checks_json()}),
-                        "static_findings_json": _dumps(res.findings), "static_rationale": res.rationale(),
-                        "static_judge": res.judge, "rubric_version": res.judge})
+                res = design.judge_page(
+                    row.get("layout_json"),
+                    shot,
+                    viewport=(int(vp[0]), int(vp[1])),
+                    axe_violations=live.get("axe"),
+                    probe=live.get("probe"),
+                )
+            out.update(
+                {
+                    "static_score": res.score,
+                    "static_subscores_json": _dumps({**res.subscores, "detail": res.checks_json()}),
+                    "static_findings_json": _dumps(res.findings),
+                    "static_rationale": res.rationale(),
+                    "static_judge": res.judge,
+                    "rubric_version": res.judge,
+                }
+            )
             self._tick("design", t1)
         inter = live.get("interactive")
         if inter is not None:
-            out.update({"interactive_score": inter.score, "interactive_max": inter.max_scored,
-                        "interactive_trace_json": _dumps(inter.trace)})
-        elif kind == "html" and self.config.interactive is not None and row.get("render_status") in ("ok", "js_error"):
-            out.update({"interactive_score": 0.0, "interactive_max": self.config.interactive.max_scored,
-                        "interactive_trace_json": _dumps([])})
+            out.update(
+                {
+                    "interactive_score": inter.score,
+                    "interactive_max": inter.max_scored,
+                    "interactive_trace_json": _dumps(inter.trace),
+                }
+            )
+        elif (
+            kind == "html"
+            and self.config.interactive is not None
+            and row.get("render_status") in ("ok", "js_error")
+        ):
+            out.update(
+                {
+                    "interactive_score": 0.0,
+                    "interactive_max": self.config.interactive.max_scored,
+                    "interactive_trace_json": _dumps([]),
+                }
+            )
         return out
 
     async def _grade_vlm(self, rows: list[dict[str, Any]], outs: list[dict[str, Any]]) -> None:
@@ -258,8 +363,13 @@ class Judges:
         t0 = time.perf_counter()
         for kind in ("html", "plot"):
             judge = self.vlm[kind]
-            idx = [i for i, r in enumerate(rows) if (r.get("kind") or "html") == kind and _png(r.get("screenshot"))
-                   and r.get("render_status") in ("ok", "js_error")]
+            idx = [
+                i
+                for i, r in enumerate(rows)
+                if (r.get("kind") or "html") == kind
+                and _png(r.get("screenshot"))
+                and r.get("render_status") in ("ok", "js_error")
+            ]
             if not idx:
                 continue
             items = []
@@ -271,11 +381,24 @@ class Judges:
                 items.append((rows[i].get("instruction") or "", images))
             verdicts = await judge.grade(items)
             for i, v in zip(idx, verdicts, strict=True):
-                outs[i].update({"vlm_score": v.score, "vlm_judge": judge.judge_id, "rubric_version": judge.rubric.id,
-                                "vlm_subscores_json": _dumps({**v.subscores, "scale": judge.rubric.scale, "error": v.error,
-                                                              "cached": v.cached, "attempts": v.attempts}),
-                                "vlm_rationale": v.feedback if v.ok else f"VLM judge failed: {v.error}",
-                                "_vlm_scale": judge.rubric.scale})
+                outs[i].update(
+                    {
+                        "vlm_score": v.score,
+                        "vlm_judge": judge.judge_id,
+                        "rubric_version": judge.rubric.id,
+                        "vlm_subscores_json": _dumps(
+                            {
+                                **v.subscores,
+                                "scale": judge.rubric.scale,
+                                "error": v.error,
+                                "cached": v.cached,
+                                "attempts": v.attempts,
+                            }
+                        ),
+                        "vlm_rationale": v.feedback if v.ok else f"VLM judge failed: {v.error}",
+                        "_vlm_scale": judge.rubric.scale,
+                    }
+                )
         self._tick("vlm", t0)
 
     def _reward(self, row: dict[str, Any], out: dict[str, Any], fmt: bool | None) -> None:
@@ -296,8 +419,11 @@ class Judges:
             code = row.get("code") or ""
             lint: list[dict[str, Any]] | None = None
             live: dict[str, Any] = {}
-            if kind == "html" and row.get("render_status") in ("ok", "js_error") and (
-                    self.config.axe or self.config.interactive is not None):
+            if (
+                kind == "html"
+                and row.get("render_status") in ("ok", "js_error")
+                and (self.config.axe or self.config.interactive is not None)
+            ):
                 try:
                     async with self.pool.open(code) as session:
                         lint = await self._lint(code, session)
@@ -318,7 +444,9 @@ class Judges:
             self._reward(row, out, None)
         return outs
 
-    async def render_and_judge(self, items: list[dict[str, Any]], format_ok: list[bool] | None = None) -> list[dict[str, Any]]:
+    async def render_and_judge(
+        self, items: list[dict[str, Any]], format_ok: list[bool] | None = None
+    ) -> list[dict[str, Any]]:
         """Render ``{kind, code, instruction}`` items and judge them on the same live page.
 
         Returns per item the render columns plus the judge columns. Missing code is a failed execution
@@ -349,7 +477,9 @@ class Judges:
                     if row["render_status"] in ("ok", "js_error"):
                         live = await self._live(session, code, item.get("instruction") or "")
             except Exception as e:  # noqa: BLE001
-                row.update({"render_status": row.get("render_status") or "error", "render_error": str(e)[:300]})
+                row.update(
+                    {"render_status": row.get("render_status") or "error", "render_error": str(e)[:300]}
+                )
             row["_lint"] = lint
             row["_live"] = live
             return row
@@ -370,7 +500,10 @@ class Judges:
         try:
             from aesdata.render import plot_sandbox  # type: ignore[attr-defined]
         except ImportError:
-            return {"render_status": "skipped", "render_error": "the plot sandbox (aesdata.render.plot_sandbox) is not installed"}
+            return {
+                "render_status": "skipped",
+                "render_error": "the plot sandbox (aesdata.render.plot_sandbox) is not installed",
+            }
         if self._plots is None:
             self._plots = plot_sandbox.PlotSandbox()
         t0 = time.perf_counter()

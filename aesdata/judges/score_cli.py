@@ -27,8 +27,10 @@ _KINDS = {".html": "html", ".htm": "html", ".py": "plot", **{s: "image" for s in
 def _kind(path: Path) -> str:
     kind = _KINDS.get(path.suffix.lower())
     if kind is None:
-        raise AesdataError(f"Cannot score {path}: unknown file type {path.suffix!r}.",
-                           "Pass .html pages, .py plot scripts or .png/.jpg screenshots.")
+        raise AesdataError(
+            f"Cannot score {path}: unknown file type {path.suffix!r}.",
+            "Pass .html pages, .py plot scripts or .png/.jpg screenshots.",
+        )
     if not path.is_file():
         raise AesdataError(f"Cannot score {path}: no such file.", "Check the path.")
     return kind
@@ -39,22 +41,40 @@ def _image_result(path: Path) -> dict[str, Any]:
         res = design.judge_screenshot(path.read_bytes())
     except OSError as e:
         raise AesdataError(f"Cannot read {path} as an image: {e}.", "Pass a PNG or JPEG file.") from None
-    return {"file": str(path), "kind": "image", "status": "ok", "exec_pass": None, "static_score": res.score,
-            "subscores": {k: res.subscores[k] for k in ("aesthetics", "structure", "alignment")},
-            "not_measured": res.subscores["not_measured"], "findings": res.findings, "interactive_score": None,
-            "reward": None, "judge": res.judge}
+    return {
+        "file": str(path),
+        "kind": "image",
+        "status": "ok",
+        "exec_pass": None,
+        "static_score": res.score,
+        "subscores": {k: res.subscores[k] for k in ("aesthetics", "structure", "alignment")},
+        "not_measured": res.subscores["not_measured"],
+        "findings": res.findings,
+        "interactive_score": None,
+        "reward": None,
+        "judge": res.judge,
+    }
 
 
 def _row_result(path: Path, kind: str, row: dict[str, Any]) -> dict[str, Any]:
     subs = json.loads(row.get("static_subscores_json") or "{}")
-    exec_findings = [f["message"] for f in json.loads(row.get("exec_findings_json") or "[]") if f["severity"] == "error"]
-    return {"file": str(path), "kind": kind, "status": row.get("render_status"), "exec_pass": row.get("exec_pass"),
-            "static_score": row.get("static_score"),
-            "subscores": {k: subs.get(k) for k in ("aesthetics", "structure", "alignment")},
-            "not_measured": subs.get("not_measured", []),
-            "findings": exec_findings + json.loads(row.get("static_findings_json") or "[]"),
-            "interactive_score": row.get("interactive_score"), "interactive_max": row.get("interactive_max"),
-            "reward": row.get("reward"), "judge": row.get("static_judge")}
+    exec_findings = [
+        f["message"] for f in json.loads(row.get("exec_findings_json") or "[]") if f["severity"] == "error"
+    ]
+    return {
+        "file": str(path),
+        "kind": kind,
+        "status": row.get("render_status"),
+        "exec_pass": row.get("exec_pass"),
+        "static_score": row.get("static_score"),
+        "subscores": {k: subs.get(k) for k in ("aesthetics", "structure", "alignment")},
+        "not_measured": subs.get("not_measured", []),
+        "findings": exec_findings + json.loads(row.get("static_findings_json") or "[]"),
+        "interactive_score": row.get("interactive_score"),
+        "interactive_max": row.get("interactive_max"),
+        "reward": row.get("reward"),
+        "judge": row.get("static_judge"),
+    }
 
 
 async def _score(paths: list[Path]) -> list[dict[str, Any]]:
@@ -70,8 +90,14 @@ async def _score(paths: list[Path]) -> list[dict[str, Any]]:
             todo.append(i)
     if todo:
         async with Judges() as judges:
-            items = [{"kind": kinds[i], "code": paths[i].read_text(encoding="utf-8", errors="replace"),
-                      "instruction": ""} for i in todo]
+            items = [
+                {
+                    "kind": kinds[i],
+                    "code": paths[i].read_text(encoding="utf-8", errors="replace"),
+                    "instruction": "",
+                }
+                for i in todo
+            ]
             rows = await judges.render_and_judge(items)
         for i, row in zip(todo, rows, strict=True):
             results[i] = _row_result(paths[i], kinds[i], row)
@@ -100,20 +126,35 @@ def score_files(paths: list[str | Path], as_json: bool = False, console: Console
     else:
         table = Table(title="aesdata score")
         for col in ("file", "status", "exec", "design", "aes/30", "str/30", "clicks", "reward"):
-            table.add_column(col, no_wrap=True, overflow="ellipsis", min_width=12 if col == "file" else None,
-                             justify="left" if col in ("file", "status") else "right")
+            table.add_column(
+                col,
+                no_wrap=True,
+                overflow="ellipsis",
+                min_width=12 if col == "file" else None,
+                justify="left" if col in ("file", "status") else "right",
+            )
         for r in results:
             inter = r.get("interactive_score")
             table.add_row(
-                Path(r["file"]).name, r["status"] or "-", _fmt(r["exec_pass"]), _fmt(r["static_score"]),
-                _fmt(r["subscores"].get("aesthetics")), _fmt(r["subscores"].get("structure")),
-                "-" if inter is None else f"{inter:g}/{r.get('interactive_max') or 3}", _fmt(r["reward"], 3),
+                Path(r["file"]).name,
+                r["status"] or "-",
+                _fmt(r["exec_pass"]),
+                _fmt(r["static_score"]),
+                _fmt(r["subscores"].get("aesthetics")),
+                _fmt(r["subscores"].get("structure")),
+                "-" if inter is None else f"{inter:g}/{r.get('interactive_max') or 3}",
+                _fmt(r["reward"], 3),
             )
         console.print(table)
         for r in results:
-            console.print(f"[bold]{escape(Path(r['file']).name)}[/]: " + ("no defects found" if not r["findings"] else ""))
+            console.print(
+                f"[bold]{escape(Path(r['file']).name)}[/]: "
+                + ("no defects found" if not r["findings"] else "")
+            )
             for finding in r["findings"][:8]:
                 console.print(f"  - {escape(finding)}", highlight=False)
-        console.print("[dim]design score = aesthetics + structure rescaled to 0..100; alignment with the "
-                      "instruction is not measured without a VLM judge.[/dim]")
+        console.print(
+            "[dim]design score = aesthetics + structure rescaled to 0..100; alignment with the "
+            "instruction is not measured without a VLM judge.[/dim]"
+        )
     return 1 if any(r["exec_pass"] is False for r in results) else 0

@@ -127,18 +127,28 @@ class VLMJudge:
 
     def key_parts(self, instruction: str, images: list[bytes]) -> dict[str, Any]:
         """Cache key parts: model, rubric id, parameters, instruction, image hashes."""
-        return {"judge": "vlm", "model": self.backend.model, "rubric": self.rubric.id, "params": self.params,
-                "structured": self.structured, "instruction": instruction,
-                "images": [hash_bytes(im) for im in images]}
+        return {
+            "judge": "vlm",
+            "model": self.backend.model,
+            "rubric": self.rubric.id,
+            "params": self.params,
+            "structured": self.structured,
+            "instruction": instruction,
+            "images": [hash_bytes(im) for im in images],
+        }
 
     def _request(self, instruction: str, images: list[bytes], attempt: int) -> GenRequest:
-        content: list[dict[str, Any]] = [{"type": "text", "text": self.rubric.user.format(instruction=instruction)}]
+        content: list[dict[str, Any]] = [
+            {"type": "text", "text": self.rubric.user.format(instruction=instruction)}
+        ]
         content += [{"type": "image_url", "image_url": {"url": data_url(im)}} for im in images]
         params = dict(self.params)
         schema = self.rubric.json_schema()
         if self.structured == "json_schema":
-            params["response_format"] = {"type": "json_schema",
-                                         "json_schema": {"name": self.rubric.name, "schema": schema, "strict": True}}
+            params["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": self.rubric.name, "schema": schema, "strict": True},
+            }
         elif self.structured == "guided_json":
             params["guided_json"] = schema
         messages = [{"role": "system", "content": self.rubric.system}, {"role": "user", "content": content}]
@@ -147,8 +157,14 @@ class VLMJudge:
     async def _ask(self, items: list[tuple[str, list[bytes]]], attempt: int) -> list[VLMVerdict]:
         results = await self.backend.generate([self._request(ins, ims, attempt) for ins, ims in items])
         if self.structured != "none" and any(
-            (r.error or "").startswith("HTTP 400") and ("response_format" in (r.error or "") or "guided" in (r.error or "")
-                                                          or "json_schema" in (r.error or "")) for r in results):
+            (r.error or "").startswith("HTTP 400")
+            and (
+                "response_format" in (r.error or "")
+                or "guided" in (r.error or "")
+                or "json_schema" in (r.error or "")
+            )
+            for r in results
+        ):
             self.structured = "none"  # the server cannot constrain output: parse instead
             results = await self.backend.generate([self._request(ins, ims, attempt) for ins, ims in items])
         out = []
@@ -191,9 +207,12 @@ class VLMJudge:
                 v.attempts += prior.attempts if prior is not None else 0
                 verdicts[i] = v
                 if v.ok and self.cache is not None:
-                    await asyncio.to_thread(self.cache.put, keys[i],
-                                            {"score": v.score, "subscores": v.subscores, "feedback": v.feedback},
-                                            self.key_parts(*items[i]))
+                    await asyncio.to_thread(
+                        self.cache.put,
+                        keys[i],
+                        {"score": v.score, "subscores": v.subscores, "feedback": v.feedback},
+                        self.key_parts(*items[i]),
+                    )
                 elif not v.ok and (v.error or "").startswith("unreadable"):
                     retry.append(i)
             todo = retry

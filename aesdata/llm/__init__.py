@@ -27,11 +27,17 @@ class LLMConfig(StageConfig):
     """Which model answers, and how it is reached."""
 
     backend: Literal["openai", "vllm", "transformers"] = Field(
-        default="openai", description="openai: any OpenAI-compatible endpoint; vllm: in-process engine (GPU); "
-        "transformers: a local model on CPU/GPU")
-    model: str | None = Field(default=None, description="model name (openai) or folder / Hub id (vllm, transformers); "
-                              f"${ENV_MODEL} overrides it")
-    base_url: str | None = Field(default=None, description=f"endpoint ending in /v1; ${ENV_BASE_URL} overrides it")
+        default="openai",
+        description="openai: any OpenAI-compatible endpoint; vllm: in-process engine (GPU); "
+        "transformers: a local model on CPU/GPU",
+    )
+    model: str | None = Field(
+        default=None,
+        description=f"model name (openai) or folder / Hub id (vllm, transformers); ${ENV_MODEL} overrides it",
+    )
+    base_url: str | None = Field(
+        default=None, description=f"endpoint ending in /v1; ${ENV_BASE_URL} overrides it"
+    )
     api_key_env: str = Field(default="OPENAI_API_KEY", description="environment variable holding the API key")
     concurrency: int = Field(default=16, ge=1, description="requests in flight at once (openai)")
     timeout_s: float = Field(default=300.0, gt=0, description="seconds per attempt (openai)")
@@ -46,11 +52,15 @@ def resolved_endpoint(config: LLMConfig) -> tuple[str, str | None]:
     model = os.environ.get(ENV_MODEL) or config.model
     base_url = os.environ.get(ENV_BASE_URL) or config.base_url
     if not model:
-        raise AesdataError("No model is set for the LLM backend.",
-                           f"Set `model:` in the pipeline file, pass --model, or set ${ENV_MODEL}.")
+        raise AesdataError(
+            "No model is set for the LLM backend.",
+            f"Set `model:` in the pipeline file, pass --model, or set ${ENV_MODEL}.",
+        )
     if config.backend == "openai" and not base_url:
-        raise AesdataError("No endpoint is set for the openai backend.",
-                           f"Set `base_url:` (e.g. http://127.0.0.1:8000/v1), pass --llm-base-url, or set ${ENV_BASE_URL}.")
+        raise AesdataError(
+            "No endpoint is set for the openai backend.",
+            f"Set `base_url:` (e.g. http://127.0.0.1:8000/v1), pass --llm-base-url, or set ${ENV_BASE_URL}.",
+        )
     return model, base_url
 
 
@@ -60,9 +70,16 @@ def make_backend(config: LLMConfig, cache: RequestCache | None = None) -> LLMBac
     if config.backend == "openai":
         from aesdata.llm.openai_compat import OpenAICompatBackend
 
-        return OpenAICompatBackend(model, base_url or "", cache=cache, concurrency=config.concurrency,
-                                   api_key=os.environ.get(config.api_key_env), timeout_s=config.timeout_s,
-                                   max_retries=config.max_retries, backoff_s=config.backoff_s)
+        return OpenAICompatBackend(
+            model,
+            base_url or "",
+            cache=cache,
+            concurrency=config.concurrency,
+            api_key=os.environ.get(config.api_key_env),
+            timeout_s=config.timeout_s,
+            max_retries=config.max_retries,
+            backoff_s=config.backoff_s,
+        )
     if config.backend == "vllm":
         from aesdata.llm.vllm_backend import VLLMBackend
 

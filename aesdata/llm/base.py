@@ -60,9 +60,11 @@ class GenResult:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> GenResult:
         """Inverse of ``to_json``."""
-        return cls(**{k: data.get(k) for k in ("text", "finish_reason", "error")},
-                   prompt_tokens=int(data.get("prompt_tokens") or 0),
-                   completion_tokens=int(data.get("completion_tokens") or 0))
+        return cls(
+            **{k: data.get(k) for k in ("text", "finish_reason", "error")},
+            prompt_tokens=int(data.get("prompt_tokens") or 0),
+            completion_tokens=int(data.get("completion_tokens") or 0),
+        )
 
 
 class LLMBackend(ABC):
@@ -85,7 +87,12 @@ class LLMBackend(ABC):
 
     def key_parts(self, request: GenRequest) -> dict[str, Any]:
         """What identifies ``request`` in the cache: model, parameters, messages and ``key_extra``."""
-        return {"model": self.model, "params": request.params, "messages": request.messages, "extra": request.key_extra}
+        return {
+            "model": self.model,
+            "params": request.params,
+            "messages": request.messages,
+            "extra": request.key_extra,
+        }
 
     @abstractmethod
     async def _complete(self, request: GenRequest) -> GenResult:
@@ -128,7 +135,9 @@ class LLMBackend(ABC):
             if not result.ok:
                 self.failed += 1
             elif self.cache is not None:
-                await asyncio.to_thread(self.cache.put, keys[i], result.to_json(), self.key_parts(requests[i]))
+                await asyncio.to_thread(
+                    self.cache.put, keys[i], result.to_json(), self.key_parts(requests[i])
+                )
 
         if todo:
             await self._complete_many([requests[i] for i in todo], on_result)
@@ -140,8 +149,12 @@ class LLMBackend(ABC):
 
     def stats(self) -> dict[str, int]:
         """Counters of this backend object: sent, failed, prompt_tokens, completion_tokens."""
-        return {"sent": self.sent, "failed": self.failed, "prompt_tokens": self.prompt_tokens,
-                "completion_tokens": self.completion_tokens}
+        return {
+            "sent": self.sent,
+            "failed": self.failed,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+        }
 
     def load(self) -> None:  # noqa: B027  (optional hook: HTTP backends have nothing to load)
         """Create heavy state now (local models), so a bad model fails at setup; HTTP backends do nothing."""

@@ -99,7 +99,9 @@ class OpenAICompatBackend(LLMBackend):
         loop = asyncio.get_running_loop()
         if self._client is None or self._client_loop is not loop:
             headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-            limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
+            limits = httpx.Limits(
+                max_connections=self.concurrency, max_keepalive_connections=self.concurrency
+            )
             self._client = httpx.AsyncClient(timeout=self.timeout_s, headers=headers, limits=limits)
             self._client_loop = loop
         return self._client
@@ -138,7 +140,9 @@ class OpenAICompatBackend(LLMBackend):
                 wait = e.retry_after if e.retry_after is not None else self.backoff_s * 2**attempt
                 delay = min(self.backoff_max_s, wait)
                 await asyncio.sleep(delay * (0.5 + random.random() / 2))
-        return GenResult(error=f"gave up after {self.max_retries + 1} attempts: {last}", attempts=self.max_retries + 1)
+        return GenResult(
+            error=f"gave up after {self.max_retries + 1} attempts: {last}", attempts=self.max_retries + 1
+        )
 
     async def aclose(self) -> None:
         if self._client is not None:

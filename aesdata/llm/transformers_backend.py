@@ -25,8 +25,9 @@ class TransformersBackend(LLMBackend):
 
     kind = "transformers"
 
-    def __init__(self, model: str, *, cache: RequestCache | None = None, device: str = "auto",
-                 dtype: str = "auto") -> None:
+    def __init__(
+        self, model: str, *, cache: RequestCache | None = None, device: str = "auto", dtype: str = "auto"
+    ) -> None:
         super().__init__(model, cache=cache, concurrency=1)
         self.device = device
         self.dtype = dtype
@@ -42,8 +43,10 @@ class TransformersBackend(LLMBackend):
             import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer
         except ImportError as e:
-            raise AesdataError(f"The transformers backend needs torch and transformers ({e}).",
-                               "Install them with: pip install 'aesdata[train]'.") from None
+            raise AesdataError(
+                f"The transformers backend needs torch and transformers ({e}).",
+                "Install them with: pip install 'aesdata[train]'.",
+            ) from None
         device = self.device
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -51,11 +54,15 @@ class TransformersBackend(LLMBackend):
             self._tok = AutoTokenizer.from_pretrained(self.model)
             self._lm = AutoModelForCausalLM.from_pretrained(self.model, dtype=self.dtype).to(device).eval()
         except OSError as e:
-            raise AesdataError(f"Cannot load the model {self.model!r}: {e}",
-                               "Pass a local model folder, or a Hub id that is in the local cache.") from None
+            raise AesdataError(
+                f"Cannot load the model {self.model!r}: {e}",
+                "Pass a local model folder, or a Hub id that is in the local cache.",
+            ) from None
         if getattr(self._tok, "chat_template", None) is None:
-            raise AesdataError(f"The tokenizer of {self.model!r} has no chat template.",
-                               "Use an instruction-tuned model whose tokenizer ships a chat_template.")
+            raise AesdataError(
+                f"The tokenizer of {self.model!r} has no chat template.",
+                "Use an instruction-tuned model whose tokenizer ships a chat_template.",
+            )
 
     def _run(self, request: GenRequest) -> GenResult:
         import torch
@@ -63,10 +70,14 @@ class TransformersBackend(LLMBackend):
         with self._lock:
             self.load()
             p = request.params
-            enc = self._tok.apply_chat_template(request.messages, add_generation_prompt=True,
-                                                return_tensors="pt", return_dict=True).to(self._lm.device)
+            enc = self._tok.apply_chat_template(
+                request.messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+            ).to(self._lm.device)
             temperature = float(p.get("temperature", 0.0) or 0.0)
-            gen: dict[str, Any] = {"max_new_tokens": int(p.get("max_tokens", 512)), "do_sample": temperature > 0}
+            gen: dict[str, Any] = {
+                "max_new_tokens": int(p.get("max_tokens", 512)),
+                "do_sample": temperature > 0,
+            }
             if temperature > 0:
                 gen.update(temperature=temperature, top_p=float(p.get("top_p", 1.0)))
                 if p.get("top_k"):

@@ -13,8 +13,18 @@ from aesdata.cache import RequestCache
 from aesdata.errors import AesdataError
 from aesdata.llm.base import GenRequest, GenResult, LLMBackend
 
-_SAMPLING_KEYS = ("temperature", "top_p", "top_k", "max_tokens", "seed", "presence_penalty",
-                  "frequency_penalty", "repetition_penalty", "stop", "min_p")
+_SAMPLING_KEYS = (
+    "temperature",
+    "top_p",
+    "top_k",
+    "max_tokens",
+    "seed",
+    "presence_penalty",
+    "frequency_penalty",
+    "repetition_penalty",
+    "stop",
+    "min_p",
+)
 
 
 class VLLMBackend(LLMBackend):
@@ -23,8 +33,9 @@ class VLLMBackend(LLMBackend):
 
     kind = "vllm"
 
-    def __init__(self, model: str, *, cache: RequestCache | None = None,
-                 engine_args: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, model: str, *, cache: RequestCache | None = None, engine_args: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(model, cache=cache, concurrency=1)
         self.engine_args = engine_args or {}
         self._llm: Any = None
@@ -47,14 +58,22 @@ class VLLMBackend(LLMBackend):
         from vllm import SamplingParams
 
         self.load()
-        params = [SamplingParams(**{k: r.params[k] for k in _SAMPLING_KEYS if k in r.params}) for r in requests]
+        params = [
+            SamplingParams(**{k: r.params[k] for k in _SAMPLING_KEYS if k in r.params}) for r in requests
+        ]
         outputs = self._llm.chat([r.messages for r in requests], sampling_params=params, use_tqdm=False)
         results = []
         for out in outputs:
             comp = out.outputs[0]
-            results.append(GenResult(text=comp.text, finish_reason=comp.finish_reason,
-                                     prompt_tokens=len(out.prompt_token_ids or []),
-                                     completion_tokens=len(comp.token_ids), attempts=1))
+            results.append(
+                GenResult(
+                    text=comp.text,
+                    finish_reason=comp.finish_reason,
+                    prompt_tokens=len(out.prompt_token_ids or []),
+                    completion_tokens=len(comp.token_ids),
+                    attempts=1,
+                )
+            )
         return results
 
     async def _complete(self, request: GenRequest) -> GenResult:

@@ -59,7 +59,17 @@ _CDNJS_NAMES = {
 }
 #: Files renamed between majors: the old classic-script name -> the pinned version's equivalent.
 _FILE_ALIASES = {
-    "chart.js": {name: "dist/chart.umd.min.js" for name in ("chart.min.js", "Chart.min.js", "Chart.js", "Chart.bundle.min.js", "Chart.bundle.js", "chart.js")},
+    "chart.js": {
+        name: "dist/chart.umd.min.js"
+        for name in (
+            "chart.min.js",
+            "Chart.min.js",
+            "Chart.js",
+            "Chart.bundle.min.js",
+            "Chart.bundle.js",
+            "chart.js",
+        )
+    },
 }
 _TAILWIND_PLAY = "tailwindcss-cdn"
 _FA = "@fortawesome/fontawesome-free"
@@ -130,10 +140,15 @@ def store_dir() -> Path:
 def _npm(args: list[str], cwd: Path | None = None) -> str:
     npm = shutil.which("npm")
     if npm is None:
-        raise AesdataError("npm is needed to fill the asset store but is not on PATH.", "Install Node.js 18+ with npm.")
+        raise AesdataError(
+            "npm is needed to fill the asset store but is not on PATH.", "Install Node.js 18+ with npm."
+        )
     proc = subprocess.run([npm, *args], capture_output=True, text=True, cwd=cwd, timeout=300)
     if proc.returncode != 0:
-        raise AesdataError(f"`npm {' '.join(args)}` failed: {proc.stderr.strip()[-400:]}", "Check that the npm registry is reachable.")
+        raise AesdataError(
+            f"`npm {' '.join(args)}` failed: {proc.stderr.strip()[-400:]}",
+            "Check that the npm registry is reachable.",
+        )
     return proc.stdout
 
 
@@ -169,7 +184,9 @@ def store_status(root: Path | None = None, lock_path: Path = LOCK_PATH) -> tuple
     return not missing, line
 
 
-def fill_store(root: Path | None = None, lock_path: Path = LOCK_PATH, log: Callable[[str], None] = print) -> dict[str, int]:
+def fill_store(
+    root: Path | None = None, lock_path: Path = LOCK_PATH, log: Callable[[str], None] = print
+) -> dict[str, int]:
     """Download, integrity-check and unpack every locked package missing from the store.
 
     Uses ``npm pack <name>@<version>`` (the registry's own client). A tarball whose sha512 differs
@@ -232,7 +249,9 @@ def _split_spec(spec_and_path: str) -> tuple[str, str | None, str]:
     parts = spec_and_path.lstrip("/").split("/")
     n = 2 if parts[0].startswith("@") else 1
     spec, rest = "/".join(parts[:n]), "/".join(parts[n:])
-    name, _, version = spec.rpartition("@") if spec.count("@") > (1 if spec.startswith("@") else 0) else (spec, "", "")
+    name, _, version = (
+        spec.rpartition("@") if spec.count("@") > (1 if spec.startswith("@") else 0) else (spec, "", "")
+    )
     return name, version or None, rest
 
 
@@ -333,7 +352,9 @@ class AssetStore:
         else:
             return None
         body = _read(str(package_dir(pkg, self.root) / rel))
-        ctype = _CONTENT_TYPES.get(Path(rel).suffix) or mimetypes.guess_type(rel)[0] or "application/octet-stream"
+        ctype = (
+            _CONTENT_TYPES.get(Path(rel).suffix) or mimetypes.guess_type(rel)[0] or "application/octet-stream"
+        )
         return Asset(body, ctype, pkg.name, pkg.version, rel, requested)
 
     # -- URL conventions -------------------------------------------------------------------------
@@ -343,12 +364,12 @@ class AssetStore:
         host, path = parts.hostname or "", unquote(parts.path)
         query = parse_qs(parts.query)
         if host == ASSET_HOST and path.startswith("/npm/"):
-            name, version, rest = _split_spec(path[len("/npm/"):])
+            name, version, rest = _split_spec(path[len("/npm/") :])
             return self._asset(name, version, rest)
         if host == "cdn.jsdelivr.net" and path.startswith("/npm/"):
             if path.endswith("/+esm"):
                 return None
-            name, version, rest = _split_spec(path[len("/npm/"):])
+            name, version, rest = _split_spec(path[len("/npm/") :])
             return self._asset(name, version, rest)
         if host == "unpkg.com":
             if "module" in query:
@@ -356,7 +377,7 @@ class AssetStore:
             name, version, rest = _split_spec(path)
             return self._asset(name, version, rest)
         if host == "cdnjs.cloudflare.com" and path.startswith("/ajax/libs/"):
-            lib, _, rest = path[len("/ajax/libs/"):].partition("/")
+            lib, _, rest = path[len("/ajax/libs/") :].partition("/")
             version, _, file = rest.partition("/")
             name = _CDNJS_NAMES.get(lib.lower())
             if name == "three" and version.startswith("r"):
@@ -366,9 +387,13 @@ class AssetStore:
             return self._tailwind_play(path, query)
         if host == "code.jquery.com":
             m = re.match(r"/jquery-(\d[\w.]*?)(\.slim)?(\.min)?\.js$", path)
-            return self._asset("jquery", m.group(1), f"dist/jquery{m.group(2) or ''}{m.group(3) or ''}.js") if m else None
+            return (
+                self._asset("jquery", m.group(1), f"dist/jquery{m.group(2) or ''}{m.group(3) or ''}.js")
+                if m
+                else None
+            )
         if host == "ajax.googleapis.com" and path.startswith("/ajax/libs/jquery/"):
-            version, _, file = path[len("/ajax/libs/jquery/"):].partition("/")
+            version, _, file = path[len("/ajax/libs/jquery/") :].partition("/")
             return self._asset("jquery", version, f"dist/{file}")
         if host.endswith("bootstrapcdn.com") and "/bootstrap/" in path:
             version, _, file = path.split("/bootstrap/", 1)[1].partition("/")
@@ -377,7 +402,7 @@ class AssetStore:
             version, _, file = path.split("/font-awesome/", 1)[1].partition("/")
             return self._asset(_FA, version, file)
         if host == "use.fontawesome.com" and path.startswith("/releases/v"):
-            version, _, file = path[len("/releases/v"):].partition("/")
+            version, _, file = path[len("/releases/v") :].partition("/")
             return self._asset(_FA, version, file)
         if host == "kit.fontawesome.com" and path.endswith(".js"):
             return self._asset(_FA, None, "js/all.min.js")  # a kit's icons, as the free SVG+JS build
@@ -387,8 +412,15 @@ class AssetStore:
 
     def _tailwind_play(self, path: str, query: dict[str, list[str]]) -> Asset | None:
         plugins = [p for p in ",".join(query.get("plugins", [])).split(",") if p]
-        file = "tailwindcss.js" if not plugins else (
-            f"tailwindcss-with-{plugins[0]}.js" if len(plugins) == 1 else "tailwindcss-with-all-plugins.js")
+        file = (
+            "tailwindcss.js"
+            if not plugins
+            else (
+                f"tailwindcss-with-{plugins[0]}.js"
+                if len(plugins) == 1
+                else "tailwindcss-with-all-plugins.js"
+            )
+        )
         version = path.strip("/") or None
         candidates = self._candidates(_TAILWIND_PLAY, None)
         if not candidates:
@@ -408,7 +440,7 @@ class AssetStore:
         elif path in ("/css", "/css2"):
             families = []
             for spec in query.get("family", []):
-                for one in (spec.split("|") if path == "/css" else [spec]):
+                for one in spec.split("|") if path == "/css" else [spec]:
                     families.append(_parse_family(one, v2=path == "/css2"))
         else:
             return None
@@ -432,7 +464,13 @@ class AssetStore:
             return None
         pkg = candidates[0]
         base = package_dir(pkg, self.root)
-        available = sorted({int(m.group(1)) for f in base.glob("*.css") if (m := re.fullmatch(r"(\d+)(-italic)?\.css", f.name))})
+        available = sorted(
+            {
+                int(m.group(1))
+                for f in base.glob("*.css")
+                if (m := re.fullmatch(r"(\d+)(-italic)?\.css", f.name))
+            }
+        )
         if not available:
             available = [400]
         chunks = []

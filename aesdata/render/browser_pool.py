@@ -68,14 +68,20 @@ class RenderConfig(StageConfig):
     max_height: int = Field(8000, ge=200, description="full-page screenshots are cut at this height (CSS px)")
     load_timeout_s: float = Field(15.0, gt=0, description="document + subresources until the load event")
     settle_timeout_s: float = Field(4.0, gt=0, description="fonts, scroll-reveal and quiet frames after load")
-    settle_ms: int = Field(200, ge=0, description="quiet time after load so async drawing (charts, canvas) lands")
+    settle_ms: int = Field(
+        200, ge=0, description="quiet time after load so async drawing (charts, canvas) lands"
+    )
     screenshot_timeout_s: float = Field(10.0, gt=0, description="layout capture + both screenshots")
     concurrency: int = Field(0, ge=0, description="samples rendered at once; 0 = sized to the machine")
     browsers: int = Field(0, ge=0, description="warm browser processes; 0 = sized to the machine")
     recycle_every: int = Field(200, ge=1, description="a browser is replaced after this many samples")
     js_heap_mb: int = Field(512, ge=64, description="V8 heap cap per page: memory bombs crash fast")
-    scroll_reveal: bool = Field(True, description="scroll through the page once so scroll-triggered content shows")
-    blank_threshold: float = Field(0.001, ge=0, le=1, description="blank when fewer pixels than this differ from the main colour")
+    scroll_reveal: bool = Field(
+        True, description="scroll through the page once so scroll-triggered content shows"
+    )
+    blank_threshold: float = Field(
+        0.001, ge=0, le=1, description="blank when fewer pixels than this differ from the main colour"
+    )
     max_layout_elements: int = Field(1500, ge=1, description="layout_json keeps at most this many elements")
 
     def sized(self) -> tuple[int, int]:
@@ -134,23 +140,44 @@ class _NetworkGuard:
         url = request.url
         try:
             if url.split("#", 1)[0] == SAMPLE_URL:
-                await route.fulfill(status=200, body=self.html, headers={"content-type": "text/html; charset=utf-8"})
+                await route.fulfill(
+                    status=200, body=self.html, headers={"content-type": "text/html; charset=utf-8"}
+                )
                 return
             asset = self.store.lookup(url) if self.store else None
             if asset is not None:
-                self.session._record(self.session.assets, {
-                    "url": url[:300], "package": asset.package, "version": asset.version,
-                    "path": asset.path, "substituted": asset.substituted,
-                })
-                await route.fulfill(status=200, body=asset.body, headers={
-                    "content-type": asset.content_type, "access-control-allow-origin": "*",
-                })
+                self.session._record(
+                    self.session.assets,
+                    {
+                        "url": url[:300],
+                        "package": asset.package,
+                        "version": asset.version,
+                        "path": asset.path,
+                        "substituted": asset.substituted,
+                    },
+                )
+                await route.fulfill(
+                    status=200,
+                    body=asset.body,
+                    headers={
+                        "content-type": asset.content_type,
+                        "access-control-allow-origin": "*",
+                    },
+                )
                 return
             navigation = request.is_navigation_request()
-            self.session._record(self.session.blocked, {
-                "url": url[:500], "type": request.resource_type,
-                "reason": "navigation" if navigation else ("not-in-sample" if url.startswith("https://sample.aesdata.invalid/") else "network"),
-            })
+            self.session._record(
+                self.session.blocked,
+                {
+                    "url": url[:500],
+                    "type": request.resource_type,
+                    "reason": "navigation"
+                    if navigation
+                    else (
+                        "not-in-sample" if url.startswith("https://sample.aesdata.invalid/") else "network"
+                    ),
+                },
+            )
             if navigation:  # 204: the browser stays on the current document
                 await route.fulfill(status=204, body=b"")
             else:
@@ -159,7 +186,9 @@ class _NetworkGuard:
             pass  # the page or context went away while the request was in flight
 
     async def handle_websocket(self, ws: WebSocketRoute) -> None:
-        self.session._record(self.session.blocked, {"url": ws.url[:500], "type": "websocket", "reason": "websocket"})
+        self.session._record(
+            self.session.blocked, {"url": ws.url[:500], "type": "websocket", "reason": "websocket"}
+        )
         with contextlib.suppress(PlaywrightError):
             await ws.close(code=1008, reason="blocked: rendering is offline")
 
@@ -172,8 +201,12 @@ class BrowserPool:
     Use as ``async with BrowserPool(...) as pool``; all samples must run on the loop that started it.
     """
 
-    def __init__(self, config: RenderConfig | None = None, store: AssetStore | None = None,
-                 browser: BrowserInfo | None = None) -> None:
+    def __init__(
+        self,
+        config: RenderConfig | None = None,
+        store: AssetStore | None = None,
+        browser: BrowserInfo | None = None,
+    ) -> None:
         self.config = config or RenderConfig()
         self.store = store
         self.info = browser or find_browser()
@@ -237,8 +270,14 @@ class BrowserPool:
     async def _launch(self) -> Browser:
         assert self._pw is not None
         browser = await self._pw.chromium.launch(
-            executable_path=self.info.path, args=self.launch_args(), headless=True, chromium_sandbox=False,
-            handle_sigint=False, handle_sigterm=False, handle_sighup=False)
+            executable_path=self.info.path,
+            args=self.launch_args(),
+            headless=True,
+            chromium_sandbox=False,
+            handle_sigint=False,
+            handle_sigterm=False,
+            handle_sighup=False,
+        )
         self.launched += 1
         return browser
 
@@ -293,8 +332,14 @@ class BrowserPool:
                 t0 = time.perf_counter()
                 context = await slot.browser.new_context(
                     viewport={"width": self.config.viewport_width, "height": self.config.viewport_height},
-                    device_scale_factor=self.config.device_scale, reduced_motion="reduce", color_scheme="light",
-                    locale="en-US", timezone_id="UTC", service_workers="block", accept_downloads=False)
+                    device_scale_factor=self.config.device_scale,
+                    reduced_motion="reduce",
+                    color_scheme="light",
+                    locale="en-US",
+                    timezone_id="UTC",
+                    service_workers="block",
+                    accept_downloads=False,
+                )
                 page = await context.new_page()
                 session = PageSession(page=page, context=context, browser_version=self.version)
                 guard = _NetworkGuard(html, self.store, session)
@@ -305,7 +350,9 @@ class BrowserPool:
                 session.timings["context_ms"] = elapsed_ms(t0)
                 t1 = time.perf_counter()
                 try:
-                    await asyncio.wait_for(_load_page(page, self.config.load_timeout_s), self.config.load_timeout_s + 5)
+                    await asyncio.wait_for(
+                        _load_page(page, self.config.load_timeout_s), self.config.load_timeout_s + 5
+                    )
                 except asyncio.TimeoutError:
                     session.load_error = f"timeout: no load event within {self.config.load_timeout_s:g} s"
                 except PlaywrightError as e:
@@ -349,15 +396,28 @@ def _watch(session: PageSession) -> None:
         if msg.type == "error":
             loc = msg.location or {}
             text = msg.text
-            session._record(session.console, {
-                "type": "console", "text": text[:500], "url": str(loc.get("url", ""))[:300],
-                "blocked_resource": text.startswith("Failed to load resource") and "ERR_BLOCKED_BY_CLIENT" in text,
-            })
+            session._record(
+                session.console,
+                {
+                    "type": "console",
+                    "text": text[:500],
+                    "url": str(loc.get("url", ""))[:300],
+                    "blocked_resource": text.startswith("Failed to load resource")
+                    and "ERR_BLOCKED_BY_CLIENT" in text,
+                },
+            )
 
     def on_pageerror(error: Any) -> None:
         session.pageerrors += 1
-        session._record(session.console, {"type": "pageerror", "text": f"{error.name}: {error.message}"[:500],
-                                          "url": "", "blocked_resource": False})
+        session._record(
+            session.console,
+            {
+                "type": "pageerror",
+                "text": f"{error.name}: {error.message}"[:500],
+                "url": "",
+                "blocked_resource": False,
+            },
+        )
 
     def on_crash(_: Any) -> None:
         session.crashed = True

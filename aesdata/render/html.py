@@ -58,8 +58,10 @@ _SETTLE_JS = """async ({settleMs, scroll, maxHeight}) => {
   await Promise.race([document.fonts.ready, new Promise((r) => setTimeout(r, 500))]);
 }"""
 #: Stops what is left of CSS motion after load (transitions and animations jump to their end state).
-_NO_MOTION_CSS = ("*, *::before, *::after { animation-duration: 0s !important; animation-delay: 0s !important;"
-                  " animation-iteration-count: 1 !important; transition: none !important; caret-color: transparent !important; }")
+_NO_MOTION_CSS = (
+    "*, *::before, *::after { animation-duration: 0s !important; animation-delay: 0s !important;"
+    " animation-iteration-count: 1 !important; transition: none !important; caret-color: transparent !important; }"
+)
 _FAILED = ("timeout", "crash", "blank", "error")
 
 
@@ -108,8 +110,12 @@ async def capture(session: PageSession, config: RenderConfig) -> dict[str, Any]:
         return _finish(session, config, status, error, out, meta)
     t0 = time.perf_counter()
     try:
-        await _evaluate(session, _SETTLE_JS, {"settleMs": config.settle_ms, "scroll": config.scroll_reveal,
-                                              "maxHeight": config.max_height}, config.settle_timeout_s)
+        await _evaluate(
+            session,
+            _SETTLE_JS,
+            {"settleMs": config.settle_ms, "scroll": config.scroll_reveal, "maxHeight": config.max_height},
+            config.settle_timeout_s,
+        )
         meta["settled"] = True
     except (asyncio.TimeoutError, PlaywrightError):
         meta["settled"] = False
@@ -118,22 +124,38 @@ async def capture(session: PageSession, config: RenderConfig) -> dict[str, Any]:
         except (asyncio.TimeoutError, PlaywrightError):
             t["settle_ms"] = elapsed_ms(t0)
             kind = "crash" if session.crashed else "timeout"
-            return _finish(session, config, kind, f"{kind}: the page's main thread did not return after load "
-                           f"(settle exceeded {config.settle_timeout_s:g} s)", out, meta)
+            return _finish(
+                session,
+                config,
+                kind,
+                f"{kind}: the page's main thread did not return after load "
+                f"(settle exceeded {config.settle_timeout_s:g} s)",
+                out,
+                meta,
+            )
     t["settle_ms"] = elapsed_ms(t0)
     t1 = time.perf_counter()
     try:
         await asyncio.wait_for(page.add_style_tag(content=_NO_MOTION_CSS), config.screenshot_timeout_s)
-        layout = await _evaluate(session, _LAYOUT_JS, {"maxElements": config.max_layout_elements, "maxVisit": 20000,
-                                                        "textLen": 120}, config.screenshot_timeout_s)
+        layout = await _evaluate(
+            session,
+            _LAYOUT_JS,
+            {"maxElements": config.max_layout_elements, "maxVisit": 20000, "textLen": 120},
+            config.screenshot_timeout_s,
+        )
         t["layout_ms"] = elapsed_ms(t1)
         t2 = time.perf_counter()
         shot_ms = config.screenshot_timeout_s * 1000
         doc_h = int(layout["document"]["height"])
         height = min(max(doc_h, config.viewport_height), config.max_height)
-        full_png = await page.screenshot(type="png", full_page=doc_h > config.viewport_height, animations="disabled",
-                                         caret="hide", timeout=shot_ms,
-                                         clip={"x": 0, "y": 0, "width": config.viewport_width, "height": height})
+        full_png = await page.screenshot(
+            type="png",
+            full_page=doc_h > config.viewport_height,
+            animations="disabled",
+            caret="hide",
+            timeout=shot_ms,
+            clip={"x": 0, "y": 0, "width": config.viewport_width, "height": height},
+        )
         # the first viewport is the top of the full-page image: cut it instead of capturing twice
         viewport_png = full_png if height == config.viewport_height else _crop_top(full_png, config)
         meta["cut_at_max_height"] = doc_h > config.max_height
@@ -144,8 +166,15 @@ async def capture(session: PageSession, config: RenderConfig) -> dict[str, Any]:
     differ, colour = blank_fraction(full_png)
     meta["non_background_fraction"] = round(differ, 5)
     if differ < config.blank_threshold:
-        return _finish(session, config, "blank", f"blank: {100 * (1 - differ):.2f}% of pixels are {colour}", out, meta,
-                       layout=layout)
+        return _finish(
+            session,
+            config,
+            "blank",
+            f"blank: {100 * (1 - differ):.2f}% of pixels are {colour}",
+            out,
+            meta,
+            layout=layout,
+        )
     if session.pageerrors:
         first = next(c["text"] for c in session.console if c["type"] == "pageerror")
         status, error = "js_error", f"js_error: {session.pageerrors} uncaught error(s); first: {first}"
@@ -156,14 +185,26 @@ async def capture(session: PageSession, config: RenderConfig) -> dict[str, Any]:
     return _finish(session, config, status, error, out, meta, layout=layout)
 
 
-def _finish(session: PageSession, config: RenderConfig, status: str, error: str | None, out: dict[str, Any],
-            meta: dict[str, Any], layout: dict[str, Any] | None = None) -> dict[str, Any]:
-    meta.update({
-        "viewport": [config.viewport_width, config.viewport_height], "device_scale": config.device_scale,
-        "browser": f"chromium {session.browser_version}", "isolation": "fresh browser context per sample; network sealed",
-        "assets": session.assets, "asset_substitutions": sum(1 for a in session.assets if a["substituted"]),
-        "popups_blocked": session.popups,
-    })
+def _finish(
+    session: PageSession,
+    config: RenderConfig,
+    status: str,
+    error: str | None,
+    out: dict[str, Any],
+    meta: dict[str, Any],
+    layout: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    meta.update(
+        {
+            "viewport": [config.viewport_width, config.viewport_height],
+            "device_scale": config.device_scale,
+            "browser": f"chromium {session.browser_version}",
+            "isolation": "fresh browser context per sample; network sealed",
+            "assets": session.assets,
+            "asset_substitutions": sum(1 for a in session.assets if a["substituted"]),
+            "popups_blocked": session.popups,
+        }
+    )
     if layout is not None:
         meta["document"] = layout["document"]
     row: dict[str, Any] = {
@@ -171,9 +212,14 @@ def _finish(session: PageSession, config: RenderConfig, status: str, error: str 
         "render_error": error,
         "console_errors_json": records_json(session.console),
         "blocked_requests_json": records_json(session.blocked),
-        "screenshot": None, "screenshot_viewport": None, "screenshot_width": None, "screenshot_height": None,
+        "screenshot": None,
+        "screenshot_viewport": None,
+        "screenshot_width": None,
+        "screenshot_height": None,
         "render_timings_json": json.dumps(session.timings),
-        "layout_json": json.dumps(layout, ensure_ascii=False) if layout is not None and status not in _FAILED else None,
+        "layout_json": json.dumps(layout, ensure_ascii=False)
+        if layout is not None and status not in _FAILED
+        else None,
         "dom_nodes": int(layout["document"]["dom_nodes"]) if layout is not None else None,
         "render_meta_json": json.dumps(meta, ensure_ascii=False),
     }
@@ -194,11 +240,18 @@ async def render_html(pool: BrowserPool, html: str) -> dict[str, Any]:
         row["render_timings_json"] = json.dumps(session.timings)  # close_ms is known only now
     except Exception as e:  # the pool must go on: one sample's failure is that sample's status
         session = holder.get("session")
-        kind = "crash" if session is not None and session.crashed else ("timeout" if _is_timeout(e) else "error")
-        row = {"render_status": kind, "render_error": f"{kind}: {one_line(e)}", "screenshot": None,
-               "screenshot_viewport": None, "console_errors_json": records_json(session.console) if session else "[]",
-               "blocked_requests_json": records_json(session.blocked) if session else "[]",
-               "render_meta_json": json.dumps({"browser": f"chromium {pool.version}"})}
+        kind = (
+            "crash" if session is not None and session.crashed else ("timeout" if _is_timeout(e) else "error")
+        )
+        row = {
+            "render_status": kind,
+            "render_error": f"{kind}: {one_line(e)}",
+            "screenshot": None,
+            "screenshot_viewport": None,
+            "console_errors_json": records_json(session.console) if session else "[]",
+            "blocked_requests_json": records_json(session.blocked) if session else "[]",
+            "render_meta_json": json.dumps({"browser": f"chromium {pool.version}"}),
+        }
     row["render_ms"] = elapsed_ms(t0)
     return row
 

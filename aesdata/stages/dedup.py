@@ -7,26 +7,33 @@ exact_code, exact_image, code_minhash, visual, reference; null for a singleton).
 row: the selection step keeps one representative per cluster and drops rows marked ``reference``.
 
 Only screenshots of ``render_status`` ok (or unknown) count; failed renders have no visual signal.
-Rows are read in small batches and reduced to hashes at once (see ``aesdata.dedup.fuse`` for what
-memory grows with N).
+Rows are read shard by shard in batches of a few hundred rows; a process pool (one worker per CPU)
+reduces each batch to compact per-row features (code hash, MinHash signature, image hashes:
+``aesdata.dedup.features``), and this process indexes them and clusters (see ``aesdata.dedup.fuse``
+for what memory grows with N). At most two batches per worker are in flight.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections import deque
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 from pydantic import Field
 
+from aesdata.dedup.features import Batch, parallel_features
 from aesdata.dedup.fuse import Deduper, DedupParams
 from aesdata.dedup.reference import read_reference
+from aesdata.executor import machine_cpus
 from aesdata.schema import sub_schema
-from aesdata.stage import Resources, Stage, StageConfig, register
+from aesdata.stage import Resources, ShardReader, Stage, StageConfig, register
 from aesdata.stages.read_corpus import guess_kind
 
-_BATCH_ROWS = 64
+_BATCH_ROWS = 256
+_BATCH_BYTES = 64 << 20
 
 
 class DedupConfig(StageConfig):
@@ -48,6 +55,9 @@ class DedupConfig(StageConfig):
         ge=0.0,
         le=1.0,
         description="screenshots with a smaller share of non-background pixels give no image signal",
+    )
+    workers: int | None = Field(
+        default=None, ge=1, description="processes computing row features (default: the machine's CPUs)"
     )
     reference: list[str] = Field(
         default_factory=list,
@@ -72,10 +82,13 @@ class Dedup(Stage):
     summary = "Cluster exact, code near-duplicate and visual near-duplicate rows (and rows repeating a reference set)."
     mode = "global"
     Config = DedupConfig
-    resources = Resources(cpus=1.0, memory_gb=2.0, max_workers=1)
+    resources = Resources(cpus=1.0, memory_gb=2.0, max_workers=1)  # one coordinator; it runs its own pool
+    tuning_keys = ("workers",)
+    version = "2"  # shingle hashes computed per token (clusters may differ slightly from version 1)
     requires = ("kind", "code", "screenshot", "render_status")
     outputs = ("code_hash", "image_hash", "phash", "cluster_id", "cluster_size", "dup_signals")
     config: DedupConfig
+    cpu_s: dict[str, float]  # set by run_global: CPU seconds per phase (see ``Deduper.cpu_s``)
 
     def _reference_paths(self) -> list[Path]:
         return [(self.context.spec_dir / p).resolve() for p in self.config.reference]
@@ -91,33 +104,66 @@ class Dedup(Stage):
             out[str(path)] = digest.hexdigest()[:16]
         return out
 
-    def run_global(self, table: pa.Table) -> pa.Table:
-        """Cluster every row of ``table`` (id + requires) against each other and the reference sets."""
+    def _batches(self, shards: ShardReader | pa.Table) -> Iterator[tuple[list[str], Batch]]:
+        """The run's rows as ``(ids, (kinds, codes, screenshots))`` batches of about ``_BATCH_ROWS`` rows,
+        read shard by shard (a batch never holds more than ``_BATCH_BYTES`` of input unless one shard does)."""
+        held: list[pa.Table] = []
+        rows = size = 0
+        for table in [shards] if isinstance(shards, pa.Table) else shards:
+            table = table.select(["id", *self.requires])
+            held.append(table)
+            rows, size = rows + table.num_rows, size + table.nbytes
+            if rows >= _BATCH_ROWS or size >= _BATCH_BYTES:
+                yield from _split(pa.concat_tables(held))
+                held, rows, size = [], 0, 0
+        if held:
+            yield from _split(pa.concat_tables(held))
+
+    def run_global(self, shards: ShardReader | pa.Table) -> pa.Table:
+        """Cluster every row of the run (id + requires, shard by shard) against each other and the
+        reference sets. Features are computed on ``workers`` processes, clustering here."""
         c = self.config
         deduper = Deduper(
             DedupParams(c.code_threshold, c.num_perm, c.shingle_size, c.visual_threshold, c.min_ink)
         )
-        for path in self._reference_paths():
-            for ref in read_reference(path):
-                deduper.add(ref.ids, _kinds(ref.kinds, ref.codes), ref.codes, ref.screenshots, reference=True)
-        n_ref = len(deduper)
+        jobs: deque[tuple[list[str], bool]] = deque()  # (ids, reference) of the batches in flight, in order
+
+        def batches() -> Iterator[Batch]:
+            for path in self._reference_paths():
+                for ref in read_reference(path):
+                    jobs.append((ref.ids, True))
+                    yield _kinds(ref.kinds, ref.codes), ref.codes, ref.screenshots
+            for ids, batch in self._batches(shards):
+                jobs.append((ids, False))
+                yield batch
+
+        workers = c.workers or machine_cpus()
         hashes: dict[str, list[str | None]] = {"code_hash": [], "image_hash": [], "phash": []}
-        for batch in table.select(["id", *self.requires]).to_batches(max_chunksize=_BATCH_ROWS):
-            codes = batch.column("code").to_pylist()
-            got = deduper.add(
-                batch.column("id").to_pylist(),
-                _kinds(batch.column("kind").to_pylist(), codes),
-                codes,
-                _screenshot_bytes(batch),
-            )
+        ids_out: list[str] = []
+        n_ref = 0
+        for feats in parallel_features(batches(), deduper.feature_params, workers):
+            ids, reference = jobs.popleft()
+            got = deduper.add_features(ids, feats, reference)
+            if reference:
+                n_ref += len(ids)
+                continue
+            ids_out.extend(ids)
             for name in hashes:
                 hashes[name].extend(getattr(got, name))
         result = deduper.finish()
+        self.cpu_s = deduper.cpu_s  # CPU seconds per phase of this run (see ``Deduper.cpu_s``)
         columns = {
-            "id": table.column("id"),
+            "id": ids_out,
             **hashes,
             "cluster_id": result.cluster_id[n_ref:],
             "cluster_size": result.cluster_size[n_ref:],
             "dup_signals": result.dup_signals[n_ref:],
         }
         return pa.Table.from_pydict(columns, schema=sub_schema(["id", *self.outputs]))
+
+
+def _split(table: pa.Table) -> Iterator[tuple[list[str], Batch]]:
+    for batch in table.to_batches(max_chunksize=_BATCH_ROWS):
+        codes = batch.column("code").to_pylist()
+        kinds = _kinds(batch.column("kind").to_pylist(), codes)
+        yield batch.column("id").to_pylist(), (kinds, codes, _screenshot_bytes(batch))

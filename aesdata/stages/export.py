@@ -40,12 +40,42 @@ from aesdata.schema import DESCRIPTIONS, SAMPLE_SCHEMA, SCHEMA_VERSION
 from aesdata.stage import ShardReader, Stage, StageConfig, register
 
 EXPORT_COLUMNS = (
-    "instruction_id", "kind", "category", "instruction", "source", "code", "data_csv",
-    "gen_backend", "gen_model", "gen_params_json", "gen_candidate_index", "render_status", "screenshot",
-    "screenshot_width", "screenshot_height", "exec_pass", "exec_score", "exec_findings_json", "static_score",
-    "static_subscores_json", "static_findings_json", "static_rationale", "static_judge", "rubric_version",
-    "vlm_score", "vlm_subscores_json", "vlm_rationale", "vlm_judge", "interactive_score", "interactive_max",
-    "reward", "reward_json", "cluster_id", "cluster_size", "dup_signals", "split",
+    "instruction_id",
+    "kind",
+    "category",
+    "instruction",
+    "source",
+    "code",
+    "data_csv",
+    "gen_backend",
+    "gen_model",
+    "gen_params_json",
+    "gen_candidate_index",
+    "render_status",
+    "screenshot",
+    "screenshot_width",
+    "screenshot_height",
+    "exec_pass",
+    "exec_score",
+    "exec_findings_json",
+    "static_score",
+    "static_subscores_json",
+    "static_findings_json",
+    "static_rationale",
+    "static_judge",
+    "rubric_version",
+    "vlm_score",
+    "vlm_subscores_json",
+    "vlm_rationale",
+    "vlm_judge",
+    "interactive_score",
+    "interactive_max",
+    "reward",
+    "reward_json",
+    "cluster_id",
+    "cluster_size",
+    "dup_signals",
+    "split",
 )
 #: score columns summarised in the card (histograms, means)
 SCORES = ("static_score", "vlm_score", "interactive_score", "reward")
@@ -57,8 +87,12 @@ class ExportConfig(StageConfig):
     out: str | None = Field(default=None, description="dataset folder (default: <run>/dataset)")
     rows_per_shard: int = Field(default=1000, gt=0, description="rows per data/<split>-*.parquet file")
     include_screenshots: bool = Field(default=True, description="store the screenshot PNG as an Image column")
-    license: str = Field(default="other", description="license id for the card (e.g. apache-2.0, cc-by-4.0, other)")
-    pretty_name: str | None = Field(default=None, description="dataset title in the card (default: the pipeline name)")
+    license: str = Field(
+        default="other", description="license id for the card (e.g. apache-2.0, cc-by-4.0, other)"
+    )
+    pretty_name: str | None = Field(
+        default=None, description="dataset title in the card (default: the pipeline name)"
+    )
 
 
 def fence(kind: str, code: str) -> str:
@@ -71,8 +105,11 @@ def chat_columns(table: pa.Table) -> dict[str, pa.Array]:
     kinds, instr, code = (table.column(c).to_pylist() for c in ("kind", "instruction", "code"))
     prompt = [[{"role": "user", "content": i}] for i in instr]
     completion = [[{"role": "assistant", "content": fence(k, c)}] for k, c in zip(kinds, code, strict=True)]
-    return {"prompt": pa.array(prompt, pa.list_(_MSG)), "completion": pa.array(completion, pa.list_(_MSG)),
-            "messages": pa.array([p + c for p, c in zip(prompt, completion, strict=True)], pa.list_(_MSG))}
+    return {
+        "prompt": pa.array(prompt, pa.list_(_MSG)),
+        "completion": pa.array(completion, pa.list_(_MSG)),
+        "messages": pa.array([p + c for p, c in zip(prompt, completion, strict=True)], pa.list_(_MSG)),
+    }
 
 
 def features_metadata(schema: pa.Schema) -> bytes:
@@ -87,8 +124,14 @@ def features_metadata(schema: pa.Schema) -> bytes:
 
 def size_category(n: int) -> str:
     """The Hub's ``size_categories`` value for ``n`` rows."""
-    for limit, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
-                        (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M")):
+    for limit, name in (
+        (1_000, "n<1K"),
+        (10_000, "1K<n<10K"),
+        (100_000, "10K<n<100K"),
+        (1_000_000, "100K<n<1M"),
+        (10_000_000, "1M<n<10M"),
+        (100_000_000, "10M<n<100M"),
+    ):
         if n < limit:
             return name
     return "100M<n<1B"
@@ -134,7 +177,9 @@ class _SplitWriter:
 @register
 class Export(Stage):
     name = "export"
-    summary = "Write selected rows as a Hugging Face dataset folder (data/<split>-*.parquet, histograms, card)."
+    summary = (
+        "Write selected rows as a Hugging Face dataset folder (data/<split>-*.parquet, histograms, card)."
+    )
     mode = "global"
     Config = ExportConfig
     requires = ("instruction", "code", "kind")
@@ -143,7 +188,11 @@ class Export(Stage):
 
     @property
     def out_dir(self) -> Path:
-        return (self.context.spec_dir / self.config.out).resolve() if self.config.out else self.context.run_dir / "dataset"
+        return (
+            (self.context.spec_dir / self.config.out).resolve()
+            if self.config.out
+            else self.context.run_dir / "dataset"
+        )
 
     def run_global(self, shards: ShardReader) -> pa.Table:
         tmp = self.out_dir.with_name(f".{self.out_dir.name}.tmp")
@@ -164,14 +213,25 @@ class Export(Stage):
             if meta is None:
                 meta = {b"huggingface": features_metadata(shaped.schema)}
                 empty = shaped.slice(0, 0)
-            splits = shaped.column("split").to_pylist() if "split" in shaped.column_names else ["train"] * shaped.num_rows
+            splits = (
+                shaped.column("split").to_pylist()
+                if "split" in shaped.column_names
+                else ["train"] * shaped.num_rows
+            )
             for name in dict.fromkeys(splits):
-                part = shaped.filter(pa.array([s == name for s in splits])) if len(set(splits)) > 1 else shaped
-                writers.setdefault(name, _SplitWriter(tmp / "data", name, self.config.rows_per_shard)).add(part, meta)
+                part = (
+                    shaped.filter(pa.array([s == name for s in splits])) if len(set(splits)) > 1 else shaped
+                )
+                writers.setdefault(name, _SplitWriter(tmp / "data", name, self.config.rows_per_shard)).add(
+                    part, meta
+                )
         assert meta is not None and empty is not None, "a run always has at least one shard"
         if not writers:
             writers["train"] = _SplitWriter(tmp / "data", "train", self.config.rows_per_shard)
-        files = {name: w.close(meta, empty) for name, w in sorted(writers.items(), key=lambda kv: (kv[0] != "train", kv[0]))}
+        files = {
+            name: w.close(meta, empty)
+            for name, w in sorted(writers.items(), key=lambda kv: (kv[0] != "train", kv[0]))
+        }
         summary = pa.concat_tables(stats)
         images = self._histograms(summary, tmp / "images")
         atomic_write_bytes(tmp / "README.md", self.card(summary, files, images).encode())
@@ -192,7 +252,11 @@ class Export(Stage):
     @staticmethod
     def _stats(table: pa.Table, keep: pa.Array) -> pa.Table:
         """The light columns the card summarises (no code, no images), with ``exported`` marking kept rows."""
-        cols = [c for c in ("kind", "category", "split", "static_judge", "rubric_version", "vlm_judge", *SCORES) if c in table.column_names]
+        cols = [
+            c
+            for c in ("kind", "category", "split", "static_judge", "rubric_version", "vlm_judge", *SCORES)
+            if c in table.column_names
+        ]
         return table.select(cols).append_column("exported", keep)
 
     # ------------------------------------------------------------------ the card
@@ -205,14 +269,18 @@ class Export(Stage):
     @staticmethod
     def _histograms(stats: pa.Table, folder: Path) -> list[str]:
         """Draw one panel per score column present: every row in grey, exported rows in colour. Returns image paths."""
-        present = [c for c in SCORES if c in stats.column_names and stats.column(c).null_count < stats.num_rows]
+        present = [
+            c for c in SCORES if c in stats.column_names and stats.column(c).null_count < stats.num_rows
+        ]
         if not present:
             return []
         from matplotlib.figure import Figure
         from matplotlib.ticker import MaxNLocator
 
         fig = Figure(figsize=(3.4 * len(present), 2.8), dpi=110)
-        fig.subplots_adjust(left=0.3 / len(present), right=1 - 0.1 / len(present), bottom=0.12, top=0.8, wspace=0.25)
+        fig.subplots_adjust(
+            left=0.3 / len(present), right=1 - 0.1 / len(present), bottom=0.12, top=0.8, wspace=0.25
+        )
         exported = stats.column("exported").to_pylist()
         for k, col in enumerate(present):
             ax = fig.add_subplot(1, len(present), k + 1)
@@ -221,7 +289,9 @@ class Export(Stage):
             kept = [v for v, e in zip(values, exported, strict=True) if v is not None and e]
             lo, hi = min(every), max(every)
             style: dict[str, Any] = {"histtype": "stepfilled"}
-            if all(float(v).is_integer() for v in every) and hi - lo <= 20:  # small integer scales: one bar per value
+            if (
+                all(float(v).is_integer() for v in every) and hi - lo <= 20
+            ):  # small integer scales: one bar per value
                 bins: Any = [lo - 0.5 + i for i in range(int(hi - lo) + 2)]
                 style = {"histtype": "bar", "rwidth": 0.6}
             else:
@@ -249,43 +319,90 @@ class Export(Stage):
         rows = stats.filter(stats.column("exported"))
         kinds = sorted({k for k in rows.column("kind").to_pylist() if k})
         data = DatasetCardData(
-            pretty_name=self.config.pretty_name or name, license=self.config.license, language=["en"],
-            task_categories=["text-generation"], size_categories=[size_category(rows.num_rows)],
-            tags=["aesdata", "code-generation", "aesthetics", *(["html", "web"] if "html" in kinds else []),
-                  *(["visualization", "plotting"] if "plot" in kinds else [])],
+            pretty_name=self.config.pretty_name or name,
+            license=self.config.license,
+            language=["en"],
+            task_categories=["text-generation"],
+            size_categories=[size_category(rows.num_rows)],
+            tags=[
+                "aesdata",
+                "code-generation",
+                "aesthetics",
+                *(["html", "web"] if "html" in kinds else []),
+                *(["visualization", "plotting"] if "plot" in kinds else []),
+            ],
         )
-        parts = [f"---\n{data.to_yaml()}\n---\n", f"# {self.config.pretty_name or name}\n",
-                 f"{pipeline.get('description') or 'Instructions paired with HTML pages or plotting scripts that were rendered and judged.'}\n",
-                 f"Built with **aesdata** {manifest.get('aesdata_version', '')} (sample schema {SCHEMA_VERSION}) from pipeline "
-                 f"`{name}` (spec hash `{pipeline.get('spec_hash', '?')}`): **{rows.num_rows} rows** exported of {stats.num_rows} candidates.\n",
-                 "```python\nfrom datasets import load_dataset\nds = load_dataset(\"<this repo or folder>\")  # splits: "
-                 + ", ".join(files) + "\n```\n",
-                 "## Contents\n", _md_table(["split", "kind", "category", "rows"], _count_rows(rows))]
+        parts = [
+            f"---\n{data.to_yaml()}\n---\n",
+            f"# {self.config.pretty_name or name}\n",
+            f"{pipeline.get('description') or 'Instructions paired with HTML pages or plotting scripts that were rendered and judged.'}\n",
+            f"Built with **aesdata** {manifest.get('aesdata_version', '')} (sample schema {SCHEMA_VERSION}) from pipeline "
+            f"`{name}` (spec hash `{pipeline.get('spec_hash', '?')}`): **{rows.num_rows} rows** exported of {stats.num_rows} candidates.\n",
+            '```python\nfrom datasets import load_dataset\nds = load_dataset("<this repo or folder>")  # splits: '
+            + ", ".join(files)
+            + "\n```\n",
+            "## Contents\n",
+            _md_table(["split", "kind", "category", "rows"], _count_rows(rows)),
+        ]
         if images:
             parts.append("## Scores\n")
             parts += [f"![score histograms]({p})\n" for p in images]
-            parts.append(_md_table(["kind", "category", "rows", *[f"mean {c}" for c in SCORES if c in rows.column_names]], _means(rows)))
-        funnel = next((s["funnel"] for s in manifest.get("summaries", {}).values() if isinstance(s, dict) and "funnel" in s), None)
+            parts.append(
+                _md_table(
+                    ["kind", "category", "rows", *[f"mean {c}" for c in SCORES if c in rows.column_names]],
+                    _means(rows),
+                )
+            )
+        funnel = next(
+            (
+                s["funnel"]
+                for s in manifest.get("summaries", {}).values()
+                if isinstance(s, dict) and "funnel" in s
+            ),
+            None,
+        )
         if funnel:
-            parts += ["## Selection funnel\n", f"{funnel['selected']} of {funnel['total']} rows kept. Each rule drops rows; "
-                      "`drop_reason` in the run records the first rule that dropped a row.\n",
-                      _md_table(["rule", "in", "dropped", "left", "what it keeps"],
-                                [[f"`{r['rule']}`", r["in"], r["dropped"], r["out"], r["description"]] for r in funnel["rules"]])]
+            parts += [
+                "## Selection funnel\n",
+                f"{funnel['selected']} of {funnel['total']} rows kept. Each rule drops rows; "
+                "`drop_reason` in the run records the first rule that dropped a row.\n",
+                _md_table(
+                    ["rule", "in", "dropped", "left", "what it keeps"],
+                    [
+                        [f"`{r['rule']}`", r["in"], r["dropped"], r["out"], r["description"]]
+                        for r in funnel["rules"]
+                    ],
+                ),
+            ]
             if funnel.get("rule_sql"):
-                parts.append("Rules (SQL over the `samples` table, DuckDB):\n\n```sql\n" + "\n".join(
-                    f"-- {r['rule']}: {r['description']}\n{r['sql']}\n" for r in funnel["rule_sql"]) + "```\n")
+                parts.append(
+                    "Rules (SQL over the `samples` table, DuckDB):\n\n```sql\n"
+                    + "\n".join(
+                        f"-- {r['rule']}: {r['description']}\n{r['sql']}\n" for r in funnel["rule_sql"]
+                    )
+                    + "```\n"
+                )
         parts += ["## Judges and rubrics\n", _md_table(["column", "judge / rubric", "rows"], _judges(rows))]
         versions = manifest.get("versions", {})
         if versions:
-            parts += ["## Environment\n", "Versions that change pixels or scores (browser, fonts, judges, libraries):\n",
-                      _md_table(["component", "version"], [[k, f"`{v}`"] for k, v in sorted(versions.items())])]
+            parts += [
+                "## Environment\n",
+                "Versions that change pixels or scores (browser, fonts, judges, libraries):\n",
+                _md_table(["component", "version"], [[k, f"`{v}`"] for k, v in sorted(versions.items())]),
+            ]
         columns = [c for c in ("id", *EXPORT_COLUMNS) if c in SAMPLE_SCHEMA.names]
-        parts += ["## Columns\n", "`prompt` / `completion` / `messages` are conversational columns (lists of `{role, content}`) that "
-                  "TRL's `SFTTrainer` and `GRPOTrainer` read directly; the other columns are passed to reward functions.\n",
-                  _md_table(["column", "description"], [[f"`{c}`", DESCRIPTIONS[c]] for c in columns])]
+        parts += [
+            "## Columns\n",
+            "`prompt` / `completion` / `messages` are conversational columns (lists of `{role, content}`) that "
+            "TRL's `SFTTrainer` and `GRPOTrainer` read directly; the other columns are passed to reward functions.\n",
+            _md_table(["column", "description"], [[f"`{c}`", DESCRIPTIONS[c]] for c in columns]),
+        ]
         if pipeline.get("text"):
-            parts += ["## Pipeline\n", "The exact pipeline spec this dataset was built from:\n",
-                      f"````yaml\n{pipeline['text'].rstrip()}\n````\n"]
+            parts += [
+                "## Pipeline\n",
+                "The exact pipeline spec this dataset was built from:\n",
+                f"````yaml\n{pipeline['text'].rstrip()}\n````\n",
+            ]
         return "\n".join(parts)
 
     def summarize(self, run_dir: Path) -> dict[str, Any]:
@@ -299,6 +416,7 @@ class Export(Stage):
 
 def _md_table(header: list[str], rows: list[list[Any]]) -> str:
     """A GitHub-flavoured markdown table (cells with ``|`` escaped)."""
+
     def cell(v: Any) -> str:
         text = "-" if v is None else (f"{v:.2f}" if isinstance(v, float) else str(v))
         return text.replace("|", "\\|").replace("\n", " ")
@@ -310,7 +428,9 @@ def _md_table(header: list[str], rows: list[list[Any]]) -> str:
 
 def _group(rows: pa.Table, keys: list[str], aggs: list[tuple[str, str]]) -> list[dict[str, Any]]:
     keys = [k for k in keys if k in rows.column_names]
-    return sorted(rows.group_by(keys).aggregate(aggs).to_pylist(), key=lambda r: tuple(str(r[k]) for k in keys))
+    return sorted(
+        rows.group_by(keys).aggregate(aggs).to_pylist(), key=lambda r: tuple(str(r[k]) for k in keys)
+    )
 
 
 def _count_rows(rows: pa.Table) -> list[list[Any]]:
@@ -318,20 +438,29 @@ def _count_rows(rows: pa.Table) -> list[list[Any]]:
         return []
     if "split" not in rows.column_names:
         rows = rows.append_column("split", pa.array(["train"] * rows.num_rows))
-    return [[r["split"], r["kind"], r.get("category"), r["kind_count"]] for r in _group(rows, ["split", "kind", "category"], [("kind", "count")])]
+    return [
+        [r["split"], r["kind"], r.get("category"), r["kind_count"]]
+        for r in _group(rows, ["split", "kind", "category"], [("kind", "count")])
+    ]
 
 
 def _means(rows: pa.Table) -> list[list[Any]]:
     scores = [c for c in SCORES if c in rows.column_names]
     if not rows.num_rows:
         return []
-    return [[r["kind"], r.get("category"), r["kind_count"], *(r[f"{c}_mean"] for c in scores)]
-            for r in _group(rows, ["kind", "category"], [("kind", "count"), *((c, "mean") for c in scores)])]
+    return [
+        [r["kind"], r.get("category"), r["kind_count"], *(r[f"{c}_mean"] for c in scores)]
+        for r in _group(rows, ["kind", "category"], [("kind", "count"), *((c, "mean") for c in scores)])
+    ]
 
 
 def _judges(rows: pa.Table) -> list[list[Any]]:
     out = []
     for col in ("static_judge", "rubric_version", "vlm_judge"):
         if col in rows.column_names and rows.num_rows:
-            out += [[f"`{col}`", r[col], r[f"{col}_count"]] for r in _group(rows, [col], [(col, "count")]) if r[col] is not None]
+            out += [
+                [f"`{col}`", r[col], r[f"{col}_count"]]
+                for r in _group(rows, [col], [(col, "count")])
+                if r[col] is not None
+            ]
     return out

@@ -34,24 +34,49 @@ class GenerateConfig(LLMConfig):
     n: int = Field(default=2, ge=1, description="candidates per instruction")
     temperature: float = Field(default=0.7, ge=0, description="sampling temperature")
     top_p: float = Field(default=0.95, gt=0, le=1)
-    max_tokens: int = Field(default=8192, ge=1, description="completion token limit (a reply cut here is 'truncated')")
+    max_tokens: int = Field(
+        default=8192, ge=1, description="completion token limit (a reply cut here is 'truncated')"
+    )
     seed: int | None = Field(default=None, description="base seed; candidate c uses seed + c")
-    extra_params: dict[str, Any] = Field(default_factory=dict, description="more request parameters (top_k, stop...)")
-    system_prompts: dict[str, str] = Field(default_factory=dict, description="category -> system prompt overrides")
+    extra_params: dict[str, Any] = Field(
+        default_factory=dict, description="more request parameters (top_k, stop...)"
+    )
+    system_prompts: dict[str, str] = Field(
+        default_factory=dict, description="category -> system prompt overrides"
+    )
 
 
 @register
 class Generate(Stage):
     name = "generate"
-    summary = "Generate N candidate programs per instruction with an LLM (OpenAI-compatible, vLLM or transformers)."
+    summary = (
+        "Generate N candidate programs per instruction with an LLM (OpenAI-compatible, vLLM or transformers)."
+    )
     mode = "expand"
     Config = GenerateConfig
     # one worker: requests run concurrently inside it (HTTP), or one local model serves them
     resources = Resources(cpus=1.0, memory_gb=1.0, max_workers=1)
     requires = ("instruction_id", "kind", "category", "instruction", "source", "meta_json", "data_csv")
-    outputs = ("id", "instruction_id", "kind", "category", "instruction", "source", "meta_json", "data_csv",
-               "gen_backend", "gen_model", "gen_params_json", "gen_candidate_index", "gen_status", "gen_error",
-               "gen_prompt_tokens", "gen_completion_tokens", "response", "code")
+    outputs = (
+        "id",
+        "instruction_id",
+        "kind",
+        "category",
+        "instruction",
+        "source",
+        "meta_json",
+        "data_csv",
+        "gen_backend",
+        "gen_model",
+        "gen_params_json",
+        "gen_candidate_index",
+        "gen_status",
+        "gen_error",
+        "gen_prompt_tokens",
+        "gen_completion_tokens",
+        "response",
+        "code",
+    )
     config: GenerateConfig
 
     def __init__(self, config: GenerateConfig, context: Any) -> None:
@@ -66,7 +91,12 @@ class Generate(Stage):
     def params(self, candidate: int) -> dict[str, Any]:
         """Request parameters of candidate number ``candidate``."""
         c = self.config
-        p: dict[str, Any] = {**c.extra_params, "temperature": c.temperature, "top_p": c.top_p, "max_tokens": c.max_tokens}
+        p: dict[str, Any] = {
+            **c.extra_params,
+            "temperature": c.temperature,
+            "top_p": c.top_p,
+            "max_tokens": c.max_tokens,
+        }
         if c.seed is not None:
             p["seed"] = c.seed + candidate
         return p
@@ -105,7 +135,9 @@ class Generate(Stage):
             out.append(self._candidate(rows[k // self.config.n], req, res, seen))
         return pa.Table.from_pylist(out, schema=sub_schema(list(self.outputs)))
 
-    def _candidate(self, row: dict[str, Any], req: GenRequest, res: GenResult, seen: dict[str, int]) -> dict[str, Any]:
+    def _candidate(
+        self, row: dict[str, Any], req: GenRequest, res: GenResult, seen: dict[str, int]
+    ) -> dict[str, Any]:
         c = int(req.key_extra["candidate"])
         if res.ok:
             ex = extract_code(res.text, row["kind"], res.finish_reason)

@@ -37,8 +37,18 @@ from aesdata.rundir import atomic_write_json
 from aesdata.stage import Stage, StageConfig, register
 from aesdata.stages.read_corpus import content_id
 
-_OUTPUTS = ("id", "instruction_id", "kind", "category", "instruction", "source", "meta_json", "data_csv",
-            "gen_backend", "code")
+_OUTPUTS = (
+    "id",
+    "instruction_id",
+    "kind",
+    "category",
+    "instruction",
+    "source",
+    "meta_json",
+    "data_csv",
+    "gen_backend",
+    "code",
+)
 
 
 def _resolve(spec_dir: Path, paths: str | list[str]) -> list[Path]:
@@ -75,12 +85,22 @@ def _row(rec: SourceRecord, keep_code: bool) -> dict[str, Any]:
 
 
 class InstructionsConfig(StageConfig):
-    path: str | list[str] = Field(description="instruction file(s) or HF dataset folder(s), relative to the pipeline file")
-    format: Literal[FORMATS] = Field(default="auto", description="record layout; auto detects it from the field names")  # type: ignore[valid-type]
-    kind: Literal["html", "plot"] | None = Field(default=None, description="kind of every row (generic format)")
+    path: str | list[str] = Field(
+        description="instruction file(s) or HF dataset folder(s), relative to the pipeline file"
+    )
+    format: Literal[FORMATS] = Field(
+        default="auto", description="record layout; auto detects it from the field names"
+    )  # type: ignore[valid-type]
+    kind: Literal["html", "plot"] | None = Field(
+        default=None, description="kind of every row (generic format)"
+    )
     category: str | None = Field(default=None, description="category of every row (overrides the records')")
-    keep_code: bool = Field(default=False, description="curate mode: rows whose record has code become candidates")
-    source: str | None = Field(default=None, description="value of the source column (default: the file name)")
+    keep_code: bool = Field(
+        default=False, description="curate mode: rows whose record has code become candidates"
+    )
+    source: str | None = Field(
+        default=None, description="value of the source column (default: the file name)"
+    )
 
 
 @register
@@ -100,8 +120,13 @@ class Instructions(Stage):
         rows: list[dict[str, Any]] = []
         limit = self.context.limit
         for path in _resolve(self.context.spec_dir, self.config.path):
-            for rec in load_instructions(path, self.config.format, kind=self.config.kind,
-                                         category=self.config.category, source=self.config.source):
+            for rec in load_instructions(
+                path,
+                self.config.format,
+                kind=self.config.kind,
+                category=self.config.category,
+                source=self.config.source,
+            ):
                 row = _row(rec, self.config.keep_code)
                 if row["id"] in seen:
                     continue
@@ -116,22 +141,35 @@ class Instructions(Stage):
 
 
 class DedupConfig(StageConfig):
-    method: Literal["threshold", "kmeans"] = Field(default="threshold", description="threshold: join items whose "
-                                                   "cosine >= cosine; kmeans: keep_fraction of the items as clusters")
-    cosine: float = Field(default=0.9, gt=0, le=1, description="threshold method: similarity that makes two requests one")
+    method: Literal["threshold", "kmeans"] = Field(
+        default="threshold",
+        description="threshold: join items whose "
+        "cosine >= cosine; kmeans: keep_fraction of the items as clusters",
+    )
+    cosine: float = Field(
+        default=0.9, gt=0, le=1, description="threshold method: similarity that makes two requests one"
+    )
     keep_fraction: float = Field(default=0.5, gt=0, le=1, description="kmeans method: clusters / requests")
 
 
 class DecontaminationConfig(StageConfig):
-    benchmarks: list[str] = Field(default_factory=list, description="benchmark prompt files (any instruction format)")
+    benchmarks: list[str] = Field(
+        default_factory=list, description="benchmark prompt files (any instruction format)"
+    )
     ngram: int = Field(default=5, ge=1, description="word n-gram size for the Jaccard check")
     jaccard: float = Field(default=0.5, gt=0, le=1, description="drop at n-gram Jaccard >= this")
-    cosine: float | None = Field(default=0.85, description="drop at embedding cosine >= this (null: n-grams only)")
+    cosine: float | None = Field(
+        default=0.85, description="drop at embedding cosine >= this (null: n-grams only)"
+    )
 
 
 class SynthesizeConfig(LLMConfig):
-    categories: list[str] = Field(default_factory=lambda: list(WEB_CATEGORIES), description="categories to write requests for")
-    keywords: dict[str, list[str]] | None = Field(default=None, description="seed keywords per category (default: built-in)")
+    categories: list[str] = Field(
+        default_factory=lambda: list(WEB_CATEGORIES), description="categories to write requests for"
+    )
+    keywords: dict[str, list[str]] | None = Field(
+        default=None, description="seed keywords per category (default: built-in)"
+    )
     per_keyword: int = Field(default=5, ge=1, description="requests asked for per keyword and round")
     rounds: int = Field(default=1, ge=1, description="times each keyword is asked (distinct samples)")
     temperature: float = 1.0
@@ -154,20 +192,29 @@ class SynthesizeInstructions(Stage):
 
     def fingerprint_extra(self) -> dict[str, Any]:
         model, _ = resolved_endpoint(self.config)
-        return {"model": model, **_file_hashes(_resolve(self.context.spec_dir, self.config.decontamination.benchmarks))}
+        return {
+            "model": model,
+            **_file_hashes(_resolve(self.context.spec_dir, self.config.decontamination.benchmarks)),
+        }
 
     def _keywords(self) -> dict[str, list[str]]:
         table = self.config.keywords or SEED_KEYWORDS
         missing = [c for c in self.config.categories if c not in table]
         if missing:
-            raise AesdataError(f"No seed keywords for categories {missing}.", "Add them under `keywords:` in the step.")
+            raise AesdataError(
+                f"No seed keywords for categories {missing}.", "Add them under `keywords:` in the step."
+            )
         return {c: table[c] for c in self.config.categories}
 
     def read(self) -> Iterator[pa.Table]:
         cfg = self.config
         cache = RequestCache(default_cache_path(self.context.run_dir, self.context.settings))
         backend = make_backend(cfg, cache)
-        params: dict[str, Any] = {"temperature": cfg.temperature, "top_p": cfg.top_p, "max_tokens": cfg.max_tokens}
+        params: dict[str, Any] = {
+            "temperature": cfg.temperature,
+            "top_p": cfg.top_p,
+            "max_tokens": cfg.max_tokens,
+        }
         if cfg.seed is not None:
             params["seed"] = cfg.seed
         try:
@@ -188,35 +235,80 @@ class SynthesizeInstructions(Stage):
                     seen.add(text.lower())
                     texts.append(text)
                     origins.append((category, keyword))
-        report: dict[str, Any] = {"model": backend.model, "requests": len(jobs), "failed_requests": failed,
-                                  "written": len(texts), "dropped": []}
+        report: dict[str, Any] = {
+            "model": backend.model,
+            "requests": len(jobs),
+            "failed_requests": failed,
+            "written": len(texts),
+            "dropped": [],
+        }
         keep = list(range(len(texts)))
-        embedder = Embedder() if texts and (cfg.dedup is not None or cfg.decontamination.cosine is not None) else None
+        embedder = (
+            Embedder()
+            if texts and (cfg.dedup is not None or cfg.decontamination.cosine is not None)
+            else None
+        )
         emb = embedder.encode(texts) if embedder else None
         if cfg.dedup is not None and emb is not None:
-            keep, dups = semantic_dedup(emb, method=cfg.dedup.method, cosine=cfg.dedup.cosine,
-                                        keep_fraction=cfg.dedup.keep_fraction, seed=cfg.seed or 0)
-            report["dropped"] += [{"text": texts[d.index], "reason": d.reason, "matched": texts[int(d.matched)],
-                                   "score": round(d.score, 4)} for d in dups]
+            keep, dups = semantic_dedup(
+                emb,
+                method=cfg.dedup.method,
+                cosine=cfg.dedup.cosine,
+                keep_fraction=cfg.dedup.keep_fraction,
+                seed=cfg.seed or 0,
+            )
+            report["dropped"] += [
+                {
+                    "text": texts[d.index],
+                    "reason": d.reason,
+                    "matched": texts[int(d.matched)],
+                    "score": round(d.score, 4),
+                }
+                for d in dups
+            ]
         report["after_dedup"] = len(keep)
-        bench = [r.instruction for p in _resolve(self.context.spec_dir, cfg.decontamination.benchmarks)
-                 for r in load_instructions(p)]
+        bench = [
+            r.instruction
+            for p in _resolve(self.context.spec_dir, cfg.decontamination.benchmarks)
+            for r in load_instructions(p)
+        ]
         if bench:
             dc = cfg.decontamination
             sub = [texts[i] for i in keep]
             kept_sub, contaminated = decontaminate(
-                sub, bench, ngram=dc.ngram, jaccard_threshold=dc.jaccard, cosine_threshold=dc.cosine,
+                sub,
+                bench,
+                ngram=dc.ngram,
+                jaccard_threshold=dc.jaccard,
+                cosine_threshold=dc.cosine,
                 embeddings=emb[keep] if emb is not None else None,
-                benchmark_embeddings=embedder.encode(bench) if embedder is not None and dc.cosine is not None else None)
-            report["dropped"] += [{"text": sub[d.index], "reason": d.reason, "matched": d.matched,
-                                   "score": round(d.score, 4)} for d in contaminated]
+                benchmark_embeddings=embedder.encode(bench)
+                if embedder is not None and dc.cosine is not None
+                else None,
+            )
+            report["dropped"] += [
+                {"text": sub[d.index], "reason": d.reason, "matched": d.matched, "score": round(d.score, 4)}
+                for d in contaminated
+            ]
             keep = [keep[i] for i in kept_sub]
         report["kept"] = len(keep)
         self.context.stage_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_json(self.context.stage_dir / "synthesis_report.json", report)
         source = f"synthesized:{backend.model}"
-        rows = [_row(SourceRecord(instruction_id("html", texts[i]), "html", origins[i][0], texts[i], source,
-                                  {"keyword": origins[i][1]}), keep_code=False) for i in keep]
+        rows = [
+            _row(
+                SourceRecord(
+                    instruction_id("html", texts[i]),
+                    "html",
+                    origins[i][0],
+                    texts[i],
+                    source,
+                    {"keyword": origins[i][1]},
+                ),
+                keep_code=False,
+            )
+            for i in keep
+        ]
         if rows:
             yield pa.Table.from_pylist(rows)
 

@@ -29,19 +29,33 @@ from aesdata.stage import Resources, Stage, register
 
 
 class JudgeStageConfig(JudgeConfig):
-    render: RenderConfig = Field(default_factory=RenderConfig,
-                                 description="browser settings for reopening pages; use the render step's viewport")
+    render: RenderConfig = Field(
+        default_factory=RenderConfig,
+        description="browser settings for reopening pages; use the render step's viewport",
+    )
 
 
 @register
 class Judge(Stage):
     name = "judge"
-    summary = "Score rendered candidates: execution, design, interactive and (optional) VLM judges, and the reward."
+    summary = (
+        "Score rendered candidates: execution, design, interactive and (optional) VLM judges, and the reward."
+    )
     mode = "map"
     Config = JudgeStageConfig
     resources = Resources(cpus=1.0, browser_slots=2, memory_gb=1.5, max_workers=2)
-    requires = ("kind", "code", "instruction", "render_status", "render_error", "console_errors_json", "screenshot",
-                "layout_json", "render_meta_json", "plot_figures")
+    requires = (
+        "kind",
+        "code",
+        "instruction",
+        "render_status",
+        "render_error",
+        "console_errors_json",
+        "screenshot",
+        "layout_json",
+        "render_meta_json",
+        "plot_figures",
+    )
     outputs = JUDGE_COLUMNS
     version = "1"
     config: JudgeStageConfig

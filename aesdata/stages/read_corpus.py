@@ -27,14 +27,33 @@ from aesdata.generate.adapters import instruction_id
 from aesdata.records import read_records, read_text
 from aesdata.stage import Stage, StageConfig, register
 
-_KNOWN = {"instruction", "instruction_id", "kind", "category", "source", "code", "code_file", "data_csv", "data_file", "response"}
+_KNOWN = {
+    "instruction",
+    "instruction_id",
+    "kind",
+    "category",
+    "source",
+    "code",
+    "code_file",
+    "data_csv",
+    "data_file",
+    "response",
+}
 
 
 class ReadCorpusConfig(StageConfig):
-    path: str | list[str] = Field(description="corpus file(s) (.jsonl, .json, .parquet, .csv) or HF dataset folders, relative to the pipeline file")
-    kind: Literal["html", "plot"] | None = Field(default=None, description="kind of every row when the corpus has no kind column")
-    columns: dict[str, str] = Field(default_factory=dict, description="map of aesdata column -> corpus column name")
-    source: str | None = Field(default=None, description="value of the source column (default: the file name)")
+    path: str | list[str] = Field(
+        description="corpus file(s) (.jsonl, .json, .parquet, .csv) or HF dataset folders, relative to the pipeline file"
+    )
+    kind: Literal["html", "plot"] | None = Field(
+        default=None, description="kind of every row when the corpus has no kind column"
+    )
+    columns: dict[str, str] = Field(
+        default_factory=dict, description="map of aesdata column -> corpus column name"
+    )
+    source: str | None = Field(
+        default=None, description="value of the source column (default: the file name)"
+    )
 
 
 def content_id(kind: str, instruction: str, code: str) -> str:
@@ -54,8 +73,20 @@ class ReadCorpus(Stage):
     summary = "Read candidates (instruction + code + metadata) from JSONL / Parquet / CSV files."
     mode = "source"
     Config = ReadCorpusConfig
-    outputs = ("id", "instruction_id", "kind", "category", "instruction", "source", "meta_json", "data_csv",
-               "gen_backend", "gen_model", "response", "code")
+    outputs = (
+        "id",
+        "instruction_id",
+        "kind",
+        "category",
+        "instruction",
+        "source",
+        "meta_json",
+        "data_csv",
+        "gen_backend",
+        "gen_model",
+        "response",
+        "code",
+    )
     config: ReadCorpusConfig
 
     def _paths(self) -> list[Path]:
@@ -64,7 +95,9 @@ class ReadCorpus(Stage):
         for p in raw:
             path = (self.context.spec_dir / p).resolve()
             if not path.exists():
-                raise AesdataError(f"Corpus file {path} does not exist.", "Check the 'path' of the read_corpus step.")
+                raise AesdataError(
+                    f"Corpus file {path} does not exist.", "Check the 'path' of the read_corpus step."
+                )
             paths.append(path)
         return paths
 
@@ -110,7 +143,9 @@ class ReadCorpus(Stage):
             data_csv = read_text((path.parent / str(row["data_file"])).resolve(), f"{where}: data_file")
         kind = row.get("kind") or self.config.kind or guess_kind(code)
         if kind not in ("html", "plot"):
-            raise AesdataError(f"{where}: kind is {kind!r}; expected 'html' or 'plot'.", f"Fix the row in {path}.")
+            raise AesdataError(
+                f"{where}: kind is {kind!r}; expected 'html' or 'plot'.", f"Fix the row in {path}."
+            )
         rid = content_id(kind, instruction, code)
         seen[rid] = seen.get(rid, 0) + 1
         if seen[rid] > 1:

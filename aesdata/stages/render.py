@@ -44,6 +44,7 @@ class Render(Stage):
     Config: ClassVar = RenderStageConfig
     # one worker per machine: its browser pool and plot workers are sized to all cores
     resources: ClassVar[Resources] = Resources(cpus=2.0, browser_slots=1, memory_gb=3.0, max_workers=1)
+    tuning_keys: ClassVar[tuple[str, ...]] = ("concurrency", "browsers", "recycle_every")
     requires: ClassVar[tuple[str, ...]] = ("code", "kind", "data_csv")
     outputs: ClassVar[tuple[str, ...]] = tuple(COLUMN_GROUPS["render"])
     version: ClassVar[str] = "1"
@@ -115,7 +116,11 @@ class Render(Stage):
             if plot_idx:
                 sandbox = self._plot_sandbox()
                 jobs = [{"code": rows[i]["code"], "data_csv": rows[i]["data_csv"]} for i in plot_idx]
-                results = sandbox.run_many(jobs) if _is_async(sandbox.run_many) else await asyncio.to_thread(sandbox.run_many, jobs)
+                results = (
+                    sandbox.run_many(jobs)
+                    if _is_async(sandbox.run_many)
+                    else await asyncio.to_thread(sandbox.run_many, jobs)
+                )
                 if inspect.isawaitable(results):
                     results = await results
                 for i, res in zip(plot_idx, results, strict=True):

@@ -52,12 +52,27 @@ _NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
 
 
 class SelectConfig(StageConfig):
-    filters: list[str] = Field(default_factory=list, description="names of filters/<name>.sql predicates (or paths to .sql files), applied in order")
-    where: dict[str, str] = Field(default_factory=dict, description="inline predicates {rule name: SQL over samples}, applied after the filters")
-    dedup: Literal["representative", "none"] = Field(default="representative", description="keep one row per cluster_id (when a dedup step ran)")
-    score: str | None = Field(default=None, description="SQL expression ranking rows for dedup and best_of_n (default: first of reward, static_score, vlm_score, exec_score)")
-    best_of_n: int | None = Field(default=None, gt=0, description="keep the N best-scored candidates of each instruction_id")
-    splits: dict[str, float] | None = Field(default=None, description="fractions per split, e.g. {train: 0.9, test: 0.1}, by instruction")
+    filters: list[str] = Field(
+        default_factory=list,
+        description="names of filters/<name>.sql predicates (or paths to .sql files), applied in order",
+    )
+    where: dict[str, str] = Field(
+        default_factory=dict,
+        description="inline predicates {rule name: SQL over samples}, applied after the filters",
+    )
+    dedup: Literal["representative", "none"] = Field(
+        default="representative", description="keep one row per cluster_id (when a dedup step ran)"
+    )
+    score: str | None = Field(
+        default=None,
+        description="SQL expression ranking rows for dedup and best_of_n (default: first of reward, static_score, vlm_score, exec_score)",
+    )
+    best_of_n: int | None = Field(
+        default=None, gt=0, description="keep the N best-scored candidates of each instruction_id"
+    )
+    splits: dict[str, float] | None = Field(
+        default=None, description="fractions per split, e.g. {train: 0.9, test: 0.1}, by instruction"
+    )
     seed: int = Field(default=0, description="seed of the split assignment")
 
     @field_validator("where")
@@ -65,7 +80,9 @@ class SelectConfig(StageConfig):
     def _names(cls, v: dict[str, str]) -> dict[str, str]:
         for name in v:
             if not re.fullmatch(_NAME, name) or name in ("duplicate", "best_of_n"):
-                raise ValueError(f"rule name {name!r} must be letters, digits, '_', '-', '.' and not 'duplicate'/'best_of_n'")
+                raise ValueError(
+                    f"rule name {name!r} must be letters, digits, '_', '-', '.' and not 'duplicate'/'best_of_n'"
+                )
         return v
 
     @field_validator("splits")
@@ -96,14 +113,18 @@ def find_filter(name: str, spec_dir: Path) -> Path:
         path = (spec_dir / name).resolve()
         if path.is_file():
             return path
-        raise AesdataError(f"Filter file {path} does not exist.", "Check the 'filters' list of the select step.")
+        raise AesdataError(
+            f"Filter file {path} does not exist.", "Check the 'filters' list of the select step."
+        )
     folders = [spec_dir / "filters", spec_dir.parent / "filters", REPO_FILTERS]
     for folder in folders:
         if (folder / f"{name}.sql").is_file():
             return (folder / f"{name}.sql").resolve()
     known = sorted({p.stem for f in folders if f.is_dir() for p in f.glob("*.sql")})
-    raise AesdataError(f"No filter named {name!r}: looked for {name}.sql in {', '.join(str(f) for f in folders)}.",
-                       f"Known filters: {', '.join(known) or 'none'}; or give a path to a .sql file.")
+    raise AesdataError(
+        f"No filter named {name!r}: looked for {name}.sql in {', '.join(str(f) for f in folders)}.",
+        f"Known filters: {', '.join(known) or 'none'}; or give a path to a .sql file.",
+    )
 
 
 def parse_filter(text: str, name: str, origin: str) -> Rule:
@@ -114,8 +135,10 @@ def parse_filter(text: str, name: str, origin: str) -> Rule:
         head.append(lines.pop(0).lstrip()[2:].strip())
     sql = "\n".join(lines).strip().rstrip(";").strip()
     if not sql:
-        raise AesdataError(f"Filter {origin} holds no predicate (only comments).",
-                           "Write a SQL condition over `samples` columns, e.g. `static_score >= 75`.")
+        raise AesdataError(
+            f"Filter {origin} holds no predicate (only comments).",
+            "Write a SQL condition over `samples` columns, e.g. `static_score >= 75`.",
+        )
     return Rule(name, sql, " ".join(h for h in head if h), origin)
 
 
@@ -128,21 +151,32 @@ def _funnel(con: duckdb.DuckDBPyConnection, rules: list[Rule], extra: list[str])
     left = total
     for name in [r.name for r in rules] + extra:
         d = int(dropped.get(name, 0))
-        stages.append({"rule": name, "description": described[name], "in": left, "dropped": d, "out": left - d})
+        stages.append(
+            {"rule": name, "description": described[name], "in": left, "dropped": d, "out": left - d}
+        )
         left -= d
     groups: dict[tuple[Any, Any], dict[str, Any]] = {}
     for kind, category, reason, n in con.execute(
         "SELECT kind, category, drop_reason, count(*) FROM decided GROUP BY ALL ORDER BY kind, category NULLS LAST"
     ).fetchall():
-        g = groups.setdefault((kind, category), {"kind": kind, "category": category, "rows": 0, "selected": 0, "dropped": {}})
+        g = groups.setdefault(
+            (kind, category), {"kind": kind, "category": category, "rows": 0, "selected": 0, "dropped": {}}
+        )
         g["rows"] += int(n)
         if reason is None:
             g["selected"] += int(n)
         else:
             g["dropped"][reason] = int(n)
-    splits = dict(con.execute("SELECT split, count(*) FROM decided WHERE selected GROUP BY 1 ORDER BY 1").fetchall())
-    return {"total": int(total), "selected": int(left), "rules": stages, "by_group": list(groups.values()),
-            "splits": {k: int(v) for k, v in splits.items()}}
+    splits = dict(
+        con.execute("SELECT split, count(*) FROM decided WHERE selected GROUP BY 1 ORDER BY 1").fetchall()
+    )
+    return {
+        "total": int(total),
+        "selected": int(left),
+        "rules": stages,
+        "by_group": list(groups.values()),
+        "splits": {k: int(v) for k, v in splits.items()},
+    }
 
 
 _EXTRA_DESCRIPTIONS = {
@@ -216,8 +250,10 @@ class Select(Stage):
         rules += [parse_filter(sql, name, f"where.{name}") for name, sql in self.config.where.items()]
         names = [r.name for r in rules]
         if len(set(names)) != len(names):
-            raise AesdataError(f"Two selection rules share a name ({', '.join(sorted({n for n in names if names.count(n) > 1}))}).",
-                               "Give every filter and inline `where` rule a distinct name.")
+            raise AesdataError(
+                f"Two selection rules share a name ({', '.join(sorted({n for n in names if names.count(n) > 1}))}).",
+                "Give every filter and inline `where` rule a distinct name.",
+            )
         return rules
 
     def fingerprint_extra(self) -> dict[str, Any]:
@@ -238,16 +274,24 @@ class Select(Stage):
             dedup = self.config.dedup == "representative" and "cluster_id" in table.column_names
             extra = (["duplicate"] if dedup else []) + (["best_of_n"] if self.config.best_of_n else [])
             if self.config.splits:
-                pairs = con.execute("SELECT instruction_id, cluster_id FROM decided WHERE selected").fetchall()
+                pairs = con.execute(
+                    "SELECT instruction_id, cluster_id FROM decided WHERE selected"
+                ).fetchall()
                 mapping = assign_splits([(str(i), c) for i, c in pairs], self.config.seed, self.config.splits)
-                con.register("split_map", pa.table({"instruction_id": list(mapping), "s": list(mapping.values())}))
-                con.execute("UPDATE decided SET split = (SELECT s FROM split_map m WHERE m.instruction_id = decided.instruction_id::VARCHAR) WHERE selected")
+                con.register(
+                    "split_map", pa.table({"instruction_id": list(mapping), "s": list(mapping.values())})
+                )
+                con.execute(
+                    "UPDATE decided SET split = (SELECT s FROM split_map m WHERE m.instruction_id = decided.instruction_id::VARCHAR) WHERE selected"
+                )
             funnel = _funnel(con, rules, extra)
             funnel["rule_sql"] = [r.as_dict() for r in rules]
             funnel["score"] = score
             self.context.stage_dir.mkdir(parents=True, exist_ok=True)
             atomic_write_json(self.context.stage_dir / "funnel.json", funnel)
-            return con.sql("SELECT id, selected, drop_reason, is_representative, split FROM decided").to_arrow_table()
+            return con.sql(
+                "SELECT id, selected, drop_reason, is_representative, split FROM decided"
+            ).to_arrow_table()
         finally:
             con.close()
 
@@ -300,8 +344,10 @@ def _check_rule(con: duckdb.DuckDBPyConnection, rule: Rule, columns: list[str]) 
     """Raise ``AesdataError`` naming the rule when its predicate is not valid boolean SQL over ``samples``."""
     typ = _check_expr(con, rule.sql, f"rule {rule.name!r} ({rule.origin})", columns)
     if typ != "BOOLEAN":
-        raise AesdataError(f"Selection rule {rule.name!r} ({rule.origin}) gives {typ} values, not true/false.",
-                           "Write a condition such as `static_score >= 75`.")
+        raise AesdataError(
+            f"Selection rule {rule.name!r} ({rule.origin}) gives {typ} values, not true/false.",
+            "Write a condition such as `static_score >= 75`.",
+        )
 
 
 def _check_expr(con: duckdb.DuckDBPyConnection, sql: str, what: str, columns: list[str]) -> str:
@@ -311,7 +357,10 @@ def _check_expr(con: duckdb.DuckDBPyConnection, sql: str, what: str, columns: li
     except duckdb.Error as e:
         msg = " ".join(str(e).split())
         heavy = [c for c in _HEAVY if c in sql]
-        hint = (f"Selection does not load {', '.join(heavy)}; use screenshot_width/height or render_status instead."
-                if heavy else f"Columns available here: {', '.join(sorted(columns))}. A judge or dedup column exists "
-                "only when that step runs before select.")
+        hint = (
+            f"Selection does not load {', '.join(heavy)}; use screenshot_width/height or render_status instead."
+            if heavy
+            else f"Columns available here: {', '.join(sorted(columns))}. A judge or dedup column exists "
+            "only when that step runs before select."
+        )
         raise AesdataError(f"Selection {what} is not valid SQL over `samples`: {msg}", hint) from None

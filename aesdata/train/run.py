@@ -93,8 +93,14 @@ def run_recipe(loaded: LoadedRecipe) -> TrainResult:
     recipe = loaded.recipe
     model_path = Path(recipe.model.name_or_path)
     if model_path.is_absolute() and not model_path.exists():
-        hint = "Run recipes/sft.yaml first, or pass --model." if isinstance(recipe, GRPORecipe) else "Pass --model."
-        raise AesdataError(f"Model folder {model_path} does not exist.", f"{hint} A Hub model id (owner/name) works too.")
+        hint = (
+            "Run recipes/sft.yaml first, or pass --model."
+            if isinstance(recipe, GRPORecipe)
+            else "Pass --model."
+        )
+        raise AesdataError(
+            f"Model folder {model_path} does not exist.", f"{hint} A Hub model id (owner/name) works too."
+        )
     device = DevicePlan.detect()
     out = Path(recipe.training.output_dir)
     record: dict[str, Any] = {

@@ -72,6 +72,12 @@ def build(
         ),
     ] = None,
     model: Annotated[str | None, typer.Option(help="Model name for generation (sets AESDATA_MODEL).")] = None,
+    executor: Annotated[
+        str, typer.Option(help="local (process pool on this machine) or ray (actors on a Ray cluster).")
+    ] = "local",
+    ray_address: Annotated[
+        str | None, typer.Option("--ray-address", help="Ray cluster address (default: start a local Ray).")
+    ] = None,
 ) -> None:
     """Build a dataset: run a pipeline's stages into a run directory, resuming finished work."""
     from aesdata.executor import LocalExecutor
@@ -86,7 +92,15 @@ def build(
     run_dir = (out_dir or Path("runs") / pipe.name).resolve()
     _guard_run_dir(run_dir, pipe.name, fresh)
     err.print(f"[bold]Building[/] {pipe.name} ({pipe.path}) into {run_dir}")
-    result = LocalExecutor(pipe, run_dir, limit=limit, workers=workers, console=err).run()
+    if executor not in ("local", "ray"):
+        raise AesdataError(f"Unknown --executor {executor!r}.", "Use local or ray.")
+    if executor == "ray":
+        from aesdata.ray_executor import RayExecutor
+
+        runner = RayExecutor(pipe, run_dir, limit=limit, workers=workers, console=err, address=ray_address)
+    else:
+        runner = LocalExecutor(pipe, run_dir, limit=limit, workers=workers, console=err)
+    result = runner.run()
     print_build_summary(out, result)
 
 

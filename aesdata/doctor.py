@@ -98,10 +98,11 @@ def check_sandbox() -> Check:
             "apt-get install bubblewrap (else only resource limits isolate plot scripts)",
         )
     info = detect_isolation()
+    strong = info.method.startswith("bwrap")
     return Check(
         "Plot sandbox",
-        info.get("method") == "bwrap",
-        f"{info.get('method')}: {info.get('details', '')}",
+        strong,
+        f"{info.method}: {info.details}",
         "apt-get install bubblewrap (else only resource limits isolate plot scripts)",
     )
 

@@ -91,14 +91,21 @@ def machine_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def plan_workers(stage: type[Stage], n_shards: int, override: int | None = None) -> int:
-    """Worker processes for a shard-wise stage: CPUs / stage cpus, capped by shards and ``max_workers``."""
+def plan_workers(
+    stage: type[Stage],
+    n_shards: int,
+    override: int | None = None,
+    cpus: float | None = None,
+    gpus: float | None = None,
+) -> int:
+    """Workers for a shard-wise stage: ``cpus`` (default: this machine's) / stage cpus, capped by GPUs,
+    shards and ``max_workers``."""
     if override:
         return max(1, min(override, n_shards))
     res = stage.resources
-    n = max(1, int(machine_cpus() // max(res.cpus, 0.01)))
+    n = max(1, int((cpus or machine_cpus()) // max(res.cpus, 0.01)))
     if res.gpus > 0:
-        n = min(n, max(1, _gpu_count()))
+        n = min(n, max(1, int((gpus if gpus is not None else _gpu_count()) // res.gpus)))
     if res.max_workers:
         n = min(n, res.max_workers)
     return max(1, min(n, n_shards))
@@ -468,7 +475,7 @@ class LocalExecutor:
             columns,
             dict(sources),
         )
-        workers = plan_workers(step.stage, len(todo), self.workers)
+        workers = self.plan_workers(step.stage, len(todo))
         report.workers = workers
         progress.update(task, note=f"{workers} worker{'s' * (workers > 1)}")
         failures = 0
@@ -478,7 +485,7 @@ class LocalExecutor:
             failures += stats["failures"]
             progress.update(task, advance=in_rows[i] if total else stats["rows"], failures=failures)
 
-        if workers == 1:
+        if workers == 1 and self.single_worker_in_process:
             with _ShardRunner(job) as runner:
                 for i in todo:
                     try:
@@ -492,7 +499,15 @@ class LocalExecutor:
         if total is None:
             progress.update(task, total=progress.tasks[task].completed)
 
+    #: a shard-wise step planned for one worker runs in this process (no start-up cost)
+    single_worker_in_process = True
+
+    def plan_workers(self, stage: type[Stage], n_shards: int) -> int:
+        """How many workers a shard-wise step gets on this executor."""
+        return plan_workers(stage, n_shards, self.workers)
+
     def _run_pool(self, step: Step, job: _ShardJob, todo: list[int], workers: int, on_done: Any) -> None:
+        """Run ``todo`` shards on ``workers`` spawned processes, calling ``on_done(i, stats)`` as each ends."""
         ctx = mp.get_context("spawn")
         tasks, results = ctx.Queue(), ctx.Queue()
         for i in todo:

@@ -190,3 +190,30 @@ def test_editing_a_referenced_code_file_redoes_the_source(tmp_path: Path) -> Non
     res = _build(tmp_path)
     assert res.steps[0].skipped == 0
     assert "<h1>page one, edited</h1>" in {r["code"] for r in _rows(tmp_path / "runs" / "t")}
+
+
+def test_ray_executor_gives_the_same_rows(tmp_path: Path) -> None:
+    pytest.importorskip("ray", reason="the ray extra is part of dev; this only skips outside it")
+    local, on_ray = tmp_path / "local", tmp_path / "ray"
+    for d in (local, on_ray):
+        d.mkdir()
+        write_corpus(d, 16)
+        write_pipeline(d, PIPE.format(shard_size=4, delay=0, salt="r"))
+    assert cli("build", "p.yaml", cwd=local).returncode == 0
+    res = cli(
+        "build",
+        "p.yaml",
+        "--executor",
+        "ray",
+        "--workers",
+        "2",
+        cwd=on_ray,
+        env={"RAY_USAGE_STATS_ENABLED": "0"},
+    )
+    assert res.returncode == 0, res.stderr
+    assert _rows(local / "runs" / "t") == _rows(on_ray / "runs" / "t")
+    manifest = json.loads((on_ray / "runs" / "t" / "manifest.json").read_text())
+    assert manifest["status"] == "complete"
+    # the ray run resumes locally: nothing to redo
+    again = cli("build", "p.yaml", cwd=on_ray)
+    assert again.returncode == 0 and "done earlier" in again.stderr

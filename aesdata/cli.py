@@ -225,11 +225,15 @@ def score(
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON object per file instead of a table.")
     ] = False,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="CSV that plot scripts read as data.csv (default: a data.csv beside each script)."),
+    ] = None,
 ) -> None:
     """Judge files: execution, design score with sub-scores and findings, and interactivity for pages."""
     from aesdata.judges.score_cli import score_files
 
-    code = score_files(files, as_json=as_json, console=out)
+    code = score_files(files, as_json=as_json, console=out, data=data)
     if code:
         raise typer.Exit(code)
 

@@ -120,39 +120,53 @@ def test_screenshot_mode_blank_vs_designed():
     assert "contrast" in " ".join(designed.subscores["not_measured"])
 
 
-def test_plot_checks():
-    fig = {
-        "axes": [
-            {
-                "bbox": [0, 0, 600, 400],
-                "artists": {"lines": 2},
-                "title": "Sales",
-                "xlabel": "month",
-                "ylabel": "k$",
-                "xticklabels": [
-                    {"text": str(i), "bbox": [i * 50, 400, i * 50 + 30, 415], "size": 10} for i in range(10)
-                ],
-                "legend": [500, 0, 600, 60],
-                "points": [[100, 100], [300, 200]],
-            }
-        ]
+def _mpl_figure(**axes_overrides: object) -> dict:
+    """A figure description in the plot sandbox's ``layout_json`` format (see aesdata/render/plot_worker.py)."""
+    axes = {
+        "box": [80.0, 50.0, 500.0, 350.0],
+        "has_data": True,
+        "n_lines": 2,
+        "n_patches": 0,
+        "n_collections": 0,
+        "n_images": 0,
+        "n_points": 40,
+        "title": "Sales",
+        "xlabel": "month",
+        "ylabel": "k$",
+        "xtick_labels": [[90.0 + 50 * i, 410.0, 20.0, 14.0] for i in range(10)],
+        "ytick_labels": [[50.0, 60.0 + 60 * i, 25.0, 14.0] for i in range(5)],
+        "xtick_overlaps": 0,
+        "ytick_overlaps": 0,
+        "clipped_labels": 0,
+        "legend": {"box": [480.0, 60.0, 90.0, 40.0], "n_entries": 2, "covered_data": 0},
     }
-    good = design.judge_plot(fig, None)
-    crowded = json.loads(json.dumps(fig))
-    crowded["axes"][0]["xticklabels"] = [
-        {"text": f"label {i}", "bbox": [i * 20, 400, i * 20 + 60, 415], "size": 10} for i in range(10)
-    ]
-    empty = json.loads(json.dumps(fig))
-    empty["axes"].append({"bbox": [0, 500, 600, 900], "artists": {"lines": 0}})
-    covered = json.loads(json.dumps(fig))
-    covered["axes"][0]["points"] = [[550, 30]]
-    for bad, word in ((crowded, "tick labels overlap"), (empty, "empty"), (covered, "legend covers")):
+    axes.update(axes_overrides)
+    return {
+        "n_figures": 1,
+        "figures": [{"library": "matplotlib", "width": 640, "height": 480, "dpi": 100.0, "axes": [axes]}],
+    }
+
+
+def test_plot_checks():
+    good = design.judge_plot(_mpl_figure(), None)
+    empty = _mpl_figure(has_data=False, n_lines=0, n_points=0)
+    cases = (
+        (_mpl_figure(xtick_overlaps=6), "tick labels overlap"),
+        (empty, "empty"),
+        (
+            _mpl_figure(legend={"box": [100.0, 60.0, 90.0, 40.0], "n_entries": 2, "covered_data": 7}),
+            "legend covers",
+        ),
+    )
+    for bad, word in cases:
         res = design.judge_plot(bad, None)
         assert res.score < good.score, word
         assert any(word in f for f in res.findings), (word, res.findings)
-    ex = execution.judge_plot("ok", None, 1, {"axes": [{"bbox": [0, 0, 1, 1], "artists": {"lines": 0}}]})
+    ex = execution.judge_plot("ok", None, 1, empty)
     assert not ex.passed and "no axes with data" in ex.findings[0]["message"]
-    assert execution.judge_plot("ok", None, 1, fig).passed
+    assert execution.judge_plot("ok", None, 1, _mpl_figure()).passed
+    plotly = {"figures": [{"library": "plotly", "n_traces": 1, "n_traces_with_data": 1, "title": "T"}]}
+    assert execution.judge_plot("ok", None, 1, plotly).passed
 
 
 def test_execution_html_rules():

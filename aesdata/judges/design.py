@@ -618,69 +618,59 @@ def judge_screenshot(png: bytes) -> DesignResult:
 
 # ---------------------------------------------------------------------------------------------- plots
 def plot_axes(figure: dict[str, Any]) -> list[dict[str, Any]]:
-    """Normalise the plot sandbox's figure description into a list of axes.
+    """Normalise the plot sandbox's ``layout_json`` (``aesdata.render.plot_worker``) into a list of axes.
 
-    Each axes becomes ``{bbox: [x0, y0, x1, y1] | None, data: int, title, xlabel, ylabel,
-    ticks: [{text, bbox, size}], legend: [x0, y0, x1, y1] | None, points: [[x, y], ...]}``, from the keys the
-    sandbox writes (``axes`` list, each with ``bbox``, artist counts or ``n_data``/``data_artists``,
-    ``xticklabels``/``yticklabels`` or ``ticks``, ``legend`` (bbox or {bbox})). Figures are found under
-    ``axes`` or ``figures[*].axes``.
+    Input: ``{"figures": [...]}`` where a matplotlib figure lists ``axes`` (``box`` [x, y, w, h] in
+    pixels from the top left, ``has_data``, artist counts, ``title``/``xlabel``/``ylabel``,
+    ``xtick_labels``/``ytick_labels`` boxes, ``xtick_overlaps``/``ytick_overlaps``, ``legend``
+    {``box``, ``covered_data``}) and a plotly figure gives ``n_traces_with_data`` and titles.
+    Output per axes: ``{bbox: [x0, y0, x1, y1] | None, data: int, title, xlabel, ylabel, tick_overlaps: int,
+    tick_counts: {x, y}, tick_heights: [px], legend: [x0, y0, x1, y1] | None, legend_covered: int}``;
+    a plotly figure counts as one axes without boxes.
     """
-    axes_raw: list[dict[str, Any]] = []
-    if isinstance(figure.get("axes"), list):
-        axes_raw = figure["axes"]
+    out: list[dict[str, Any]] = []
     for fig in figure.get("figures") or []:
-        if isinstance(fig, dict):
-            axes_raw += fig.get("axes") or []
-    out = []
-    for ax in axes_raw:
-        if not isinstance(ax, dict):
+        if not isinstance(fig, dict):
             continue
-        counts = ax.get("artists") or ax.get("artist_counts") or {}
-        data = ax.get("n_data", ax.get("data_artists"))
-        if data is None:
-            data = (
-                sum(
-                    int(v)
-                    for k, v in counts.items()
-                    if k in ("lines", "collections", "patches", "images", "containers")
-                    and isinstance(v, (int, float))
-                )
-                if isinstance(counts, dict)
-                else 0
+        if fig.get("library") == "plotly":
+            out.append(
+                {
+                    "bbox": None,
+                    "data": int(fig.get("n_traces_with_data") or 0),
+                    "title": fig.get("title") or "",
+                    "xlabel": fig.get("xaxis_title") or "",
+                    "ylabel": fig.get("yaxis_title") or "",
+                    "tick_overlaps": 0,
+                    "tick_counts": {},
+                    "tick_heights": [],
+                    "legend": None,
+                    "legend_covered": 0,
+                }
             )
-        ticks = []
-        for key in ("xticklabels", "yticklabels", "ticks", "tick_labels"):
-            val = ax.get(key)
-            if isinstance(val, dict):  # {"x": [...], "y": [...]}
-                for axis, items in val.items():
-                    ticks += [{**t, "axis": axis} for t in items if isinstance(t, dict)]
-            elif isinstance(val, list):
-                ticks += [
-                    {**t, "axis": key[0] if key[0] in "xy" else t.get("axis", "?")}
-                    for t in val
-                    if isinstance(t, dict)
-                ]
-        legend = ax.get("legend")
-        if isinstance(legend, dict):
-            legend = legend.get("bbox")
-        out.append(
-            {
-                "bbox": ax.get("bbox"),
-                "data": int(data or 0),
-                "title": ax.get("title") or "",
-                "xlabel": ax.get("xlabel") or "",
-                "ylabel": ax.get("ylabel") or "",
-                "ticks": ticks,
-                "legend": legend,
-                "points": ax.get("points") or ax.get("data_points") or [],
-            }
-        )
+            continue
+        for ax in fig.get("axes") or []:
+            x, y, w, h = ax.get("box") or (0, 0, 0, 0)
+            ticks = {"x": ax.get("xtick_labels") or [], "y": ax.get("ytick_labels") or []}
+            legend = ax.get("legend") or {}
+            lx, ly, lw, lh = legend.get("box") or (0, 0, 0, 0)
+            data = sum(
+                int(ax.get(k) or 0) for k in ("n_lines", "n_patches", "n_collections", "n_images", "n_points")
+            )
+            out.append(
+                {
+                    "bbox": [x, y, x + w, y + h] if w and h else None,
+                    "data": data if ax.get("has_data", data > 0) else 0,
+                    "title": ax.get("title") or "",
+                    "xlabel": ax.get("xlabel") or "",
+                    "ylabel": ax.get("ylabel") or "",
+                    "tick_overlaps": int(ax.get("xtick_overlaps") or 0) + int(ax.get("ytick_overlaps") or 0),
+                    "tick_counts": {k: len(v) for k, v in ticks.items()},
+                    "tick_heights": [b[3] for v in ticks.values() for b in v if len(b) == 4],
+                    "legend": [lx, ly, lx + lw, ly + lh] if lw and lh else None,
+                    "legend_covered": int(legend.get("covered_data") or 0),
+                }
+            )
     return out
-
-
-def _intersect(a: list[float], b: list[float]) -> float:
-    return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
 
 
 def _area(b: list[float]) -> float:
@@ -706,22 +696,11 @@ def judge_plot(figure: dict[str, Any] | str | None, screenshot_png: bytes | None
                 {"axes": len(axes), "empty": len(empty)},
             )
         )
-        overlaps, tiny, crowded = 0, 0, 0
-        for a in axes:
-            for axis in {t.get("axis") for t in a["ticks"]}:
-                boxes = [
-                    t["bbox"]
-                    for t in a["ticks"]
-                    if t.get("axis") == axis and t.get("bbox") and str(t.get("text", "")).strip()
-                ]
-                overlaps += sum(
-                    1
-                    for i in range(len(boxes))
-                    for j in range(i + 1, len(boxes))
-                    if _intersect(boxes[i], boxes[j]) > 0.5
-                )
-                crowded += len(boxes) > 25
-            tiny += sum(1 for t in a["ticks"] if 0 < float(t.get("size") or t.get("fontsize") or 10) < 6)
+        dpi = float(next((f.get("dpi") for f in fig.get("figures") or [] if f.get("dpi")), 100.0))
+        min_px = 6 * dpi / 72  # a 6pt label
+        overlaps = sum(a["tick_overlaps"] for a in axes)
+        tiny = sum(1 for a in axes for hgt in a["tick_heights"] if 0 < hgt < min_px)
+        crowded = sum(1 for a in axes for n in a["tick_counts"].values() if n > 25)
         tick_find = []
         if overlaps:
             tick_find.append(f"{_plural(overlaps, 'pair')} of tick labels overlap")
@@ -744,14 +723,12 @@ def judge_plot(figure: dict[str, Any] | str | None, screenshot_png: bytes | None
         for a in axes:
             if not a["legend"] or not a["bbox"]:
                 continue
-            lg = a["legend"]
-            inside = [p for p in a["points"] if lg[0] <= p[0] <= lg[2] and lg[1] <= p[1] <= lg[3]]
-            big = _area(lg) > 0.3 * max(_area(a["bbox"]), 1e-9)
-            if inside or big:
+            big = _area(a["legend"]) > 0.3 * max(_area(a["bbox"]), 1e-9)
+            if a["legend_covered"] or big:
                 covered += 1
                 legend_find.append(
-                    f"legend covers {len(inside)} data points"
-                    if inside
+                    f"legend covers {a['legend_covered']} data points"
+                    if a["legend_covered"]
                     else "legend covers over 30% of the axes"
                 )
         checks.append(

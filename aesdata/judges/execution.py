@@ -171,6 +171,6 @@ def judge_plot(
             findings.append(
                 {"check": "figure", "severity": "error", "message": "figure has no axes with data"}
             )
-        elif not axes and not figure.get("plotly"):
+        elif not axes:
             findings.append({"check": "figure", "severity": "error", "message": "figure has no axes"})
     return ExecResult(passed=not findings, findings=findings)

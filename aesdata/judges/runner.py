@@ -142,6 +142,7 @@ class Judges:
         self.vlm: Any = None
         self._stack = contextlib.AsyncExitStack()
         self._plots: Any = None
+        self._plots_lock = asyncio.Lock()
         self.timings: dict[str, float] = {}
 
     # -- lifecycle --------------------------------------------------------------------------------
@@ -464,8 +465,7 @@ class Judges:
                 row.update({"render_status": "skipped", "render_error": "no code in the completion"})
                 return row
             if kind == "plot":
-                row.update(await self._render_plot(code, item))
-                return row
+                return row  # rendered below, all plots of the batch at once
             live: dict[str, Any] = {}
             lint: list[dict[str, Any]] | None = None
             t0 = time.perf_counter()
@@ -484,32 +484,38 @@ class Judges:
             row["_live"] = live
             return row
 
-        rows = list(await asyncio.gather(*(one(i) for i in items)))
+        plots = [k for k, i in enumerate(items) if (i.get("kind") or "html") == "plot" and i.get("code")]
+        rows, plot_rows = await asyncio.gather(
+            asyncio.gather(*(one(i) for i in items)),
+            self._render_plots([items[k] for k in plots]) if plots else _none(),
+        )
+        rows = list(rows)
+        for k, rendered in zip(plots, plot_rows or [], strict=True):
+            rows[k].update(rendered)
         outs = [self._verdict(r, r.pop("_lint", None), r.pop("_live", {})) for r in rows]
         await self._grade_vlm(rows, outs)
         for i, (row, out) in enumerate(zip(rows, outs, strict=True)):
             self._reward(row, out, format_ok[i] if format_ok else None)
         return [{**row, **out} for row, out in zip(rows, outs, strict=True)]
 
-    async def _render_plot(self, code: str, item: dict[str, Any]) -> dict[str, Any]:
-        """Run a plot script in the plot sandbox; return its render columns.
+    async def _render_plots(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Run plot scripts (``code`` + optional ``data_csv``) in the plot sandbox; return their render columns."""
+        from aesdata.render.plot_sandbox import PlotJob, PlotSandbox
 
-        Written against the plot sandbox's announced API (``PlotSandbox().render(code, data_csv=...)``
-        returning render columns); until that module exists a plot is ``skipped`` with the reason.
-        """
-        try:
-            from aesdata.render import plot_sandbox  # type: ignore[attr-defined]
-        except ImportError:
-            return {
-                "render_status": "skipped",
-                "render_error": "the plot sandbox (aesdata.render.plot_sandbox) is not installed",
-            }
-        if self._plots is None:
-            self._plots = plot_sandbox.PlotSandbox()
+        async with self._plots_lock:  # concurrent callers share one sandbox, started once
+            if self._plots is None:
+                sandbox = PlotSandbox()
+                await asyncio.to_thread(sandbox.start)
+                self._plots = sandbox
         t0 = time.perf_counter()
-        result = await _maybe_await(self._plots.render(code, data_csv=item.get("data_csv")))
+        jobs = [PlotJob(code=i["code"], data_csv=i.get("data_csv")) for i in items]
+        results = await asyncio.to_thread(self._plots.run_many, jobs)
         self._tick("render", t0)
-        return dict(result)
+        return [dict(r) for r in results]
+
+
+async def _none() -> None:
+    return None
 
 
 async def _maybe_await(value: Any) -> Any:

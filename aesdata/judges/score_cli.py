@@ -77,7 +77,19 @@ def _row_result(path: Path, kind: str, row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def _score(paths: list[Path]) -> list[dict[str, Any]]:
+def _data_csv(script: Path, data: Path | None) -> str | None:
+    """The CSV a plot script reads as ``data.csv``: ``data`` when given, else a data.csv beside the script."""
+    path = data or (script.parent / "data.csv")
+    if not path.is_file():
+        if data:
+            raise AesdataError(
+                f"Data file {data} does not exist.", "Pass the CSV the scripts read as data.csv."
+            )
+        return None
+    return path.read_text(encoding="utf-8", errors="replace")
+
+
+async def _score(paths: list[Path], data: Path | None = None) -> list[dict[str, Any]]:
     from aesdata.judges.runner import Judges
 
     kinds = [_kind(p) for p in paths]
@@ -95,6 +107,7 @@ async def _score(paths: list[Path]) -> list[dict[str, Any]]:
                     "kind": kinds[i],
                     "code": paths[i].read_text(encoding="utf-8", errors="replace"),
                     "instruction": "",
+                    "data_csv": _data_csv(paths[i], data) if kinds[i] == "plot" else None,
                 }
                 for i in todo
             ]
@@ -112,13 +125,15 @@ def _fmt(value: Any, digits: int = 1) -> str:
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
-def score_files(paths: list[str | Path], as_json: bool = False, console: Console | None = None) -> int:
+def score_files(
+    paths: list[str | Path], as_json: bool = False, console: Console | None = None, data: Path | None = None
+) -> int:
     """Judge ``paths`` and print the verdicts; return the exit code (0 all scored and passed, 1 some failed
     execution). Bad input (unknown type, missing file) raises ``AesdataError`` before anything runs."""
     files = [Path(p) for p in paths]
     for f in files:
         _kind(f)
-    results = asyncio.run(_score(files))
+    results = asyncio.run(_score(files, data))
     console = console or Console()
     if as_json:
         for r in results:

@@ -5,7 +5,7 @@ Input: one or more files (or Hugging Face dataset folders) whose rows carry an i
 file). Optional columns: ``instruction_id``, ``kind`` (html | plot; else the config's ``kind``, else
 guessed from the code), ``category``, ``source``, ``data_csv`` or ``data_file`` (CSV a plot script reads
 as ``data.csv``). Column names can be mapped with ``columns: {instruction: prompt, code: html}``.
-Every other column is kept as JSON in ``meta_json``.
+Every other column, and ``code_file`` / ``data_file`` for provenance, is kept as JSON in ``meta_json``.
 
 Output: whole sample rows with a stable, content-derived ``id`` (sha256 of kind, instruction and
 code; repeats of the same content get ``-2``, ``-3``... so no row is lost).
@@ -150,7 +150,7 @@ class ReadCorpus(Stage):
         seen[rid] = seen.get(rid, 0) + 1
         if seen[rid] > 1:
             rid = f"{rid}-{seen[rid]}"
-        meta = {k: v for k, v in row.items() if k not in _KNOWN}
+        meta = {k: v for k, v in row.items() if k not in _KNOWN or k in ("code_file", "data_file")}
         return {
             "id": rid,
             "instruction_id": str(row.get("instruction_id") or instruction_id(kind, instruction)),

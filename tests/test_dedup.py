@@ -61,6 +61,26 @@ def test_canonical_code_ignores_comments_whitespace_attribute_order_and_cdn_vers
     assert set(code_features(PLOT, "plot")[1]) == set(code_features(PLOT_RENAMED, "plot")[1])
 
 
+def test_python_shingles_ignore_docstrings_titles_numbers_and_look_but_not_columns() -> None:
+    script = (
+        '"""Mean temperature per city."""\nimport seaborn as sns\n'
+        'grid = df.pivot_table(index="city", values="temp_c")\n'
+        'sns.heatmap(grid, cmap="RdBu_r", center=12, linecolor="white", fmt=".0f")\n'
+        'ax.set_title("Mean temperature, 2023", loc="left")\n'
+    )
+    clone = (
+        '"""Average temperatures as a colour table."""\nimport seaborn as sns\n'
+        'table = df.pivot_table(index="city", values="temp_c")\n'
+        'sns.heatmap(table, cmap="coolwarm", center=14.5, linecolor="#222", fmt=".1f")  # darker\n'
+        "ax.set_title(f'Average temperature per month ({year})', loc='left')\n"
+    )
+    other_column = script.replace('"temp_c"', '"rain_mm"')
+    shingles = [set(code_features(c, "plot")[1].tolist()) for c in (script, clone, other_column)]
+    assert shingles[0] == shingles[1] != shingles[2]
+    # the exact hash still tells them apart
+    assert code_features(script, "plot")[0] != code_features(clone, "plot")[0]
+
+
 def test_vectorised_tokens_match_the_token_regex() -> None:
     rng = np.random.default_rng(0)
     alphabet = np.array(list("<</ab-_#%.{}()[]=;:,/*+ \"'>!&9"))
@@ -194,3 +214,28 @@ def test_reference_sets_mark_and_cluster_near_rows(tmp_path: Path) -> None:
             assert not cid.startswith("ref:") and "reference" not in (sig or "")
     with pytest.raises(AesdataError, match="does not exist"):
         _run([{"id": "x", "code": PAGE}], tmp_path, reference=["missing.parquet"])
+
+
+def test_demo_corpus_near_copies_cluster_with_their_originals_and_instructions_stay_apart(
+    tmp_path: Path,
+) -> None:
+    corpus = Path(__file__).parent.parent / "demo" / "corpus"
+    cands = [
+        json.loads(line) for line in (corpus / "candidates.jsonl").read_text().splitlines() if line.strip()
+    ]
+    rows = [
+        {"id": c["code_file"], "kind": c["kind"], "code": (corpus / c["code_file"]).read_text()}
+        for c in cands
+    ]
+    out = _run(rows, tmp_path)  # code signals only: no screenshots
+    cluster = dict(zip(out.column("id").to_pylist(), out.column("cluster_id").to_pylist(), strict=True))
+    copies = [c for c in cands if c["near_copy_of"]]
+    assert len(copies) == 8
+    for c in copies:
+        assert cluster[c["code_file"]] == cluster[c["near_copy_of"]], c["code_file"]
+    instructions: dict[str, set[str]] = {}
+    for c in cands:
+        instructions.setdefault(cluster[c["code_file"]], set()).add(c["instruction_id"])
+    assert all(len(ids) == 1 for ids in instructions.values()), instructions
+    # and the labelled pairs are all it finds in this corpus
+    assert len(instructions) == len(cands) - len(copies)

@@ -84,7 +84,7 @@ class Dedup(Stage):
     Config = DedupConfig
     resources = Resources(cpus=1.0, memory_gb=2.0, max_workers=1)  # one coordinator; it runs its own pool
     tuning_keys = ("workers",)
-    version = "2"  # shingle hashes computed per token (clusters may differ slightly from version 1)
+    version = "3"  # Python shingles drop docstrings and read literals as %str/%num/%look (plot clusters grow)
     requires = ("kind", "code", "screenshot", "render_status")
     outputs = ("code_hash", "image_hash", "phash", "cluster_id", "cluster_size", "dup_signals")
     config: DedupConfig

@@ -37,7 +37,9 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 echo "==> installing aesdata[dev] into .venv (CPU torch pinned by .ci/constraints.txt)"
-.venv/bin/python -m pip install -q --disable-pip-version-check -c .ci/constraints.txt -e '.[dev]'
+# (pip's "Location ... is ignored" lines come from index mirrors in some pip configs: noise, filtered)
+{ .venv/bin/python -m pip install -q --disable-pip-version-check -c .ci/constraints.txt -e '.[dev]' 2>&1; } \
+  | { grep -v "^WARNING: Location 'file:" || true; }
 .venv/bin/python - <<'PY'
 import torch
 assert torch.__version__.endswith("+cpu") or torch.cuda.is_available(), f"unexpected torch build {torch.__version__}"

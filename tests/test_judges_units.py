@@ -151,7 +151,7 @@ def test_plot_checks():
     good = design.judge_plot(_mpl_figure(), None)
     empty = _mpl_figure(has_data=False, n_lines=0, n_points=0)
     cases = (
-        (_mpl_figure(xtick_overlaps=6), "tick labels overlap"),
+        (_mpl_figure(xtick_labels=_overlapping_ticks(10, 4), xtick_overlaps=3), "tick labels overlap"),
         (empty, "empty"),
         (
             _mpl_figure(legend={"box": [100.0, 60.0, 90.0, 40.0], "n_entries": 2, "covered_data": 7}),
@@ -162,11 +162,71 @@ def test_plot_checks():
         res = design.judge_plot(bad, None)
         assert res.score < good.score, word
         assert any(word in f for f in res.findings), (word, res.findings)
+    good_pixels = design.judge_plot(_mpl_figure(), None)
+    assert good_pixels.score >= 90 and "capped_by" not in good_pixels.subscores
     ex = execution.judge_plot("ok", None, 1, empty)
     assert not ex.passed and "no axes with data" in ex.findings[0]["message"]
     assert execution.judge_plot("ok", None, 1, _mpl_figure()).passed
     plotly = {"figures": [{"library": "plotly", "n_traces": 1, "n_traces_with_data": 1, "title": "T"}]}
     assert execution.judge_plot("ok", None, 1, plotly).passed
+
+
+def _overlapping_ticks(n: int, n_overlapping: int) -> list[list[float]]:
+    """``n`` x tick label boxes where the last ``n_overlapping`` pile onto their neighbours (long rotated-less
+    labels), as the sandbox writes them."""
+    boxes = [[90.0 + 48 * i, 410.0, 30.0, 14.0] for i in range(n - n_overlapping)]
+    start = 90.0 + 48 * (n - n_overlapping)
+    boxes += [[start + 10 * i, 410.0, 60.0, 14.0] for i in range(n_overlapping)]
+    return boxes
+
+
+def test_plot_penalties_scale_with_severity():
+    """A legend over a large share of the data or unreadable tick labels drop a plot below the good bar (75);
+    a legend touching a few points or one overlapping pair costs little; a clean plot stays >= 90."""
+    clean = design.judge_plot(_mpl_figure(), None)
+    assert clean.score >= 90
+
+    def legend(covered: int, points: int = 1098) -> design.DesignResult:
+        box = {"box": [200.0, 150.0, 250.0, 180.0], "n_entries": 6, "covered_data": covered}
+        return design.judge_plot(_mpl_figure(n_points=points, legend=box), None)
+
+    grazing, hiding = legend(5), legend(477)  # the demo's mpl-temperature-legend.py hides 477 of 1098
+    assert grazing.score >= 90 and hiding.score < 75 < grazing.score
+    assert hiding.subscores["capped_by"] == "legend"
+    assert "legend covers 477 of 1098 data points (43%)" in hiding.findings
+    assert legend(50).score > legend(120).score > hiding.score  # more hidden, lower score
+
+    def ticks(n_overlapping: int) -> design.DesignResult:
+        return design.judge_plot(_mpl_figure(xtick_labels=_overlapping_ticks(20, n_overlapping)), None)
+
+    one_pair, unreadable = ticks(2), ticks(20)
+    assert 75 < one_pair.score < clean.score and unreadable.score < 75
+    assert unreadable.subscores["capped_by"] == "tick_labels"
+    assert any("20 of 20 x tick labels overlap" in f for f in unreadable.findings)
+    assert ticks(6).score < one_pair.score
+
+
+def test_plotly_legend_over_data_is_measured():
+    """The sandbox's plotly description (estimated plot area, legend box and the data under it) feeds the
+    same legend check as matplotlib's; a legend beside the plot costs nothing."""
+
+    def plotly(legend: dict | None) -> dict:
+        fig = {
+            "library": "plotly",
+            "n_traces": 2,
+            "n_traces_with_data": 2,
+            "title": "Oslo weather 2023",
+            "plot_box": [80.0, 100.0, 840.0, 327.0],
+            "n_points": 730,
+            "legend": legend,
+        }
+        return {"n_figures": 1, "figures": [fig]}
+
+    over = plotly({"box": [290.0, 189.2, 505.0, 83.2], "n_entries": 2, "covered_data": 97, "estimated": True})
+    beside = plotly({"box": [60.0, 73.1, 389.0, 32.9], "n_entries": 2, "covered_data": 0, "estimated": True})
+    bad, good = design.judge_plot(over, None), design.judge_plot(beside, None)
+    assert good.score >= 90 and bad.score < 75
+    assert any("legend covers 97 of 730" in f for f in bad.findings)
 
 
 def test_execution_html_rules():

@@ -87,6 +87,15 @@ ax.plot([0, 39], [39, 39], label="a line along the top")
 ax.legend(loc="upper right")
 """
 
+PLOTLY_LEGEND = """
+import numpy as np
+import plotly.graph_objects as go
+x = np.arange(100)
+fig = go.Figure([go.Scatter(x=x, y=np.sin(x / 9), name="a sine wave"), go.Scatter(x=x, y=np.cos(x / 9), name="cosine")])
+fig.update_layout(width=800, height=500{legend})
+fig.show()
+"""
+
 
 @pytest.fixture(scope="module")
 def fake_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -188,8 +197,15 @@ def test_good_scripts_render(sandbox: PlotSandbox, tmp_path: Path) -> None:
 
 
 def test_error_empty_and_layout_signals(sandbox: PlotSandbox) -> None:
-    raised, empty, crowded, silent = sandbox.run_many(
-        [PlotJob(RAISES), PlotJob(EMPTY_PLOT), PlotJob(CROWDED), {"code": "x = 1 + 1\n", "data_csv": None}]
+    raised, empty, crowded, silent, over, beside = sandbox.run_many(
+        [
+            PlotJob(RAISES),
+            PlotJob(EMPTY_PLOT),
+            PlotJob(CROWDED),
+            {"code": "x = 1 + 1\n", "data_csv": None},
+            PlotJob(PLOTLY_LEGEND.format(legend=", legend=dict(x=0.3, y=0.5, font=dict(size=24))")),
+            PlotJob(PLOTLY_LEGEND.format(legend="")),
+        ]
     )
     assert raised["render_status"] == "exec_error" and raised["screenshot"] is None
     assert raised["render_error"].startswith("ValueError: column 'sales' not found")
@@ -204,6 +220,14 @@ def test_error_empty_and_layout_signals(sandbox: PlotSandbox) -> None:
     assert axes["xtick_overlaps"] > 10  # 40 long labels on a 6-inch axis
     assert axes["legend"]["covered_data"] > 0  # the legend sits on the bars and the line
     assert silent["render_status"] == "no_figure" and silent["screenshot"] is None
+
+    # plotly: the estimated legend box sits on the two waves, or beside the plot area by default
+    over_fig, beside_fig = (json.loads(r["layout_json"])["figures"][0] for r in (over, beside))
+    assert over_fig["n_points"] == beside_fig["n_points"] == 200
+    x, y, w, h = over_fig["plot_box"]
+    lx, ly, lw, lh = over_fig["legend"]["box"]
+    assert x < lx < x + w and y < ly < ly + lh < y + h and over_fig["legend"]["covered_data"] > 5
+    assert beside_fig["legend"]["box"][0] >= x + w and beside_fig["legend"]["covered_data"] == 0
 
 
 def test_hostile_scripts_are_contained(sandbox: PlotSandbox, fake_home: Path, tmp_path: Path) -> None:

@@ -13,7 +13,11 @@ Group scores are weighted means scaled to 30 points each, as in the OpenDesign r
 instruction (40 points there) is not measured by this judge: the total is (aesthetics + structure)
 rescaled to 0..100, and ``subscores["alignment"]`` is None with the reason in ``subscores["not_measured"]``.
 Checks that cannot run in a mode (contrast from a screenshot) are listed there too and left out of the
-weights rather than guessed.
+weights rather than guessed. A plot is read through its tick labels and its legend: when either is
+unreadable (labels piled on each other, a legend over a large share of the data) the plot is not "good"
+(OpenDesign's bar, 75) however clean the rest is, so these readability checks cap the total at
+50 + 50 * their score (``subscores["capped_by"]`` names the check); their scores grow with the defect's
+severity (the share of labels or data points affected), not a flat count.
 
 Written by hand (no library scores page designs): the check formulas and weights below; WCAG contrast
 uses the standard relative-luminance formula (axe-core's result is preferred when given).
@@ -30,7 +34,11 @@ import numpy as np
 
 from aesdata.judges import pixels
 
-JUDGE_ID = "design@1"
+JUDGE_ID = "design@2"
+#: share of a plot's data points under its legend at which the legend check reaches 0
+LEGEND_HIDES_ALL = 0.2
+#: share of one axis's tick labels overlapping another at which the tick label check reaches 0
+TICKS_UNREADABLE = 0.6
 
 _RGB = re.compile(r"rgba?\(\s*([\d.]+)[,\s]+([\d.]+)[,\s]+([\d.]+)(?:\s*[,/]\s*([\d.]+%?))?\s*\)")
 _ROLE = {
@@ -71,6 +79,7 @@ class Check:
     score: float
     findings: list[str] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)
+    caps_total: bool = False  # a readability check: the total is at most 50 + 50 * score (see _combine)
 
 
 @dataclass
@@ -553,6 +562,11 @@ def _combine(checks: list[Check], mode: str, not_measured: list[str]) -> DesignR
         groups[group] = round(30.0 * sum(c.weight * c.score for c in members) / weight, 3) if weight else None
     measured = [v for v in groups.values() if v is not None]
     total = 100.0 * sum(measured) / (30.0 * len(measured)) if measured else 0.0
+    capping = [c for c in checks if c.caps_total]
+    worst = min(capping, key=lambda c: c.score) if capping else None
+    capped_by = None
+    if worst is not None and total > 50.0 + 50.0 * worst.score:
+        total, capped_by = 50.0 + 50.0 * worst.score, worst.name
     subscores: dict[str, Any] = {
         "aesthetics": groups["aesthetics"],
         "structure": groups["structure"],
@@ -561,6 +575,8 @@ def _combine(checks: list[Check], mode: str, not_measured: list[str]) -> DesignR
         "not_measured": ["alignment (instruction match needs a VLM judge)", *not_measured],
         "checks": {c.name: round(c.score, 4) for c in checks},
     }
+    if capped_by:
+        subscores["capped_by"] = capped_by
     findings = [f for c in sorted(checks, key=lambda c: c.score) for f in c.findings]
     return DesignResult(round(total, 2), subscores, findings, checks, mode)
 
@@ -621,60 +637,172 @@ def plot_axes(figure: dict[str, Any]) -> list[dict[str, Any]]:
     """Normalise the plot sandbox's ``layout_json`` (``aesdata.render.plot_worker``) into a list of axes.
 
     Input: ``{"figures": [...]}`` where a matplotlib figure lists ``axes`` (``box`` [x, y, w, h] in
-    pixels from the top left, ``has_data``, artist counts, ``title``/``xlabel``/``ylabel``,
-    ``xtick_labels``/``ytick_labels`` boxes, ``xtick_overlaps``/``ytick_overlaps``, ``legend``
-    {``box``, ``covered_data``}) and a plotly figure gives ``n_traces_with_data`` and titles.
-    Output per axes: ``{bbox: [x0, y0, x1, y1] | None, data: int, title, xlabel, ylabel, tick_overlaps: int,
-    tick_counts: {x, y}, tick_heights: [px], legend: [x0, y0, x1, y1] | None, legend_covered: int}``;
-    a plotly figure counts as one axes without boxes.
+    pixels from the top left, ``has_data``, artist counts, ``n_points``, ``title``/``xlabel``/``ylabel``,
+    ``xtick_labels``/``ytick_labels`` boxes, ``legend`` {``box``, ``covered_data``}) and a plotly figure
+    gives ``n_traces_with_data``, titles and the sandbox's estimated ``plot_box``, ``n_points`` and
+    ``legend``. Output per axes: ``{bbox: [x0, y0, x1, y1] | None, data: int, points: int, title, xlabel,
+    ylabel, ticks: {x: n, y: n}, ticks_overlapping: {x: n, y: n}, tick_heights: [px], legend: [x0, y0, x1,
+    y1] | None, legend_covered: int}``; ``points`` counts data points and bars (what a legend can hide), and
+    ``ticks_overlapping`` the labels that overlap at least one other label of their axis. A plotly figure
+    counts as one axes without tick boxes.
     """
     out: list[dict[str, Any]] = []
     for fig in figure.get("figures") or []:
         if not isinstance(fig, dict):
             continue
         if fig.get("library") == "plotly":
+            legend = fig.get("legend") or {}
             out.append(
                 {
-                    "bbox": None,
+                    "bbox": _corners(fig.get("plot_box")),
                     "data": int(fig.get("n_traces_with_data") or 0),
+                    "points": int(fig.get("n_points") or 0),
                     "title": fig.get("title") or "",
                     "xlabel": fig.get("xaxis_title") or "",
                     "ylabel": fig.get("yaxis_title") or "",
-                    "tick_overlaps": 0,
-                    "tick_counts": {},
+                    "ticks": {},
+                    "ticks_overlapping": {},
                     "tick_heights": [],
-                    "legend": None,
-                    "legend_covered": 0,
+                    "legend": _corners(legend.get("box")),
+                    "legend_covered": int(legend.get("covered_data") or 0),
                 }
             )
             continue
         for ax in fig.get("axes") or []:
-            x, y, w, h = ax.get("box") or (0, 0, 0, 0)
             ticks = {"x": ax.get("xtick_labels") or [], "y": ax.get("ytick_labels") or []}
             legend = ax.get("legend") or {}
-            lx, ly, lw, lh = legend.get("box") or (0, 0, 0, 0)
             data = sum(
                 int(ax.get(k) or 0) for k in ("n_lines", "n_patches", "n_collections", "n_images", "n_points")
             )
             out.append(
                 {
-                    "bbox": [x, y, x + w, y + h] if w and h else None,
+                    "bbox": _corners(ax.get("box")),
                     "data": data if ax.get("has_data", data > 0) else 0,
+                    "points": int(ax.get("n_points") or 0) + int(ax.get("n_patches") or 0),
                     "title": ax.get("title") or "",
                     "xlabel": ax.get("xlabel") or "",
                     "ylabel": ax.get("ylabel") or "",
-                    "tick_overlaps": int(ax.get("xtick_overlaps") or 0) + int(ax.get("ytick_overlaps") or 0),
-                    "tick_counts": {k: len(v) for k, v in ticks.items()},
+                    "ticks": {k: len(v) for k, v in ticks.items()},
+                    "ticks_overlapping": {k: _overlapping(v) for k, v in ticks.items()},
                     "tick_heights": [b[3] for v in ticks.values() for b in v if len(b) == 4],
-                    "legend": [lx, ly, lx + lw, ly + lh] if lw and lh else None,
+                    "legend": _corners(legend.get("box")),
                     "legend_covered": int(legend.get("covered_data") or 0),
                 }
             )
     return out
 
 
+def _corners(box: list[float] | None) -> list[float] | None:
+    """[x, y, w, h] -> [x0, y0, x1, y1]; None for a missing or empty box."""
+    if not box or len(box) != 4 or not box[2] or not box[3]:
+        return None
+    x, y, w, h = (float(v) for v in box)
+    return [x, y, x + w, y + h]
+
+
+def _overlapping(boxes: list[list[float]]) -> int:
+    """How many of the [x, y, w, h] label ``boxes`` overlap at least one other (the sandbox's strict test)."""
+    b = np.array([x for x in boxes if len(x) == 4], dtype=np.float64).reshape(-1, 4)
+    if len(b) < 2:
+        return 0
+    hit = (
+        (b[:, None, 0] < b[None, :, 0] + b[None, :, 2])
+        & (b[None, :, 0] < b[:, None, 0] + b[:, None, 2])
+        & (b[:, None, 1] < b[None, :, 1] + b[None, :, 3])
+        & (b[None, :, 1] < b[:, None, 1] + b[:, None, 3])
+    )
+    np.fill_diagonal(hit, False)
+    return int(hit.any(axis=1).sum())
+
+
 def _area(b: list[float]) -> float:
     return max(0.0, b[2] - b[0]) * max(0.0, b[3] - b[1])
+
+
+def _inside(a: list[float], b: list[float]) -> list[float]:
+    """The intersection of two [x0, y0, x1, y1] boxes (possibly empty)."""
+    return [max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])]
+
+
+def _tick_check(axes: list[dict[str, Any]], fig: dict[str, Any]) -> Check:
+    """Tick labels a reader cannot read: scored by the worst axis's share of labels that overlap another
+    (0 from ``TICKS_UNREADABLE`` of them on), then smaller than 6pt (by share) and over 25 on one axis.
+    A readability check: it caps the plot's total (see ``_combine``)."""
+    dpi = float(next((f.get("dpi") for f in fig.get("figures") or [] if f.get("dpi")), 100.0))
+    min_px = 6 * dpi / 72  # a 6pt label
+    labels = sum(n for a in axes for n in a["ticks"].values())
+    overlapping = sum(n for a in axes for n in a["ticks_overlapping"].values())
+    worst_share, worst = 0.0, ("", 0, 0)
+    for a in axes:
+        for k, n in a["ticks"].items():
+            share = a["ticks_overlapping"].get(k, 0) / n if n else 0.0
+            if share > worst_share:
+                worst_share, worst = share, (k, a["ticks_overlapping"][k], n)
+    heights = [h for a in axes for h in a["tick_heights"] if h > 0]
+    tiny = sum(1 for h in heights if h < min_px)
+    crowded = sum(1 for a in axes for n in a["ticks"].values() if n > 25)
+    score = (
+        max(0.0, 1.0 - worst_share / TICKS_UNREADABLE)
+        * (1.0 - 0.5 * tiny / max(len(heights), 1))
+        / (1.0 + 0.5 * crowded)
+    )
+    findings = []
+    if overlapping:
+        findings.append(
+            f"{worst[1]} of {worst[2]} {worst[0]} tick labels overlap ({worst_share:.0%})"
+            if overlapping == worst[1]
+            else f"{overlapping} of {labels} tick labels overlap (worst axis {worst[1]} of {worst[2]})"
+        )
+    if tiny:
+        findings.append(f"{_plural(tiny, 'tick label')} smaller than 6pt")
+    if crowded:
+        findings.append(f"{_plural(crowded, 'axis')} with more than 25 tick labels")
+    return Check(
+        "tick_labels",
+        "aesthetics",
+        2.0,
+        score,
+        findings,
+        {
+            "labels": labels,
+            "overlapping": overlapping,
+            "worst_share": round(worst_share, 3),
+            "tiny": tiny,
+            "crowded_axes": crowded,
+        },
+        caps_total=True,
+    )
+
+
+def _legend_check(axes: list[dict[str, Any]]) -> Check:
+    """A legend over the data, scored by the worst axes: the share of its data points and bars under the
+    legend (0 from ``LEGEND_HIDES_ALL`` of them on), at most 0.5 when the legend fills over 30% of the
+    axes. A readability check: it caps the plot's total (see ``_combine``)."""
+    score, findings, worst_share = 1.0, [], 0.0
+    for a in axes:
+        if not a["legend"] or not a["bbox"]:
+            continue
+        share = min(1.0, a["legend_covered"] / a["points"]) if a["points"] else float(a["legend_covered"] > 0)
+        fill = _area(_inside(a["legend"], a["bbox"])) / max(_area(a["bbox"]), 1e-9)
+        s = max(0.0, 1.0 - share / LEGEND_HIDES_ALL) * (0.5 if fill > 0.3 else 1.0)
+        if a["legend_covered"]:
+            findings.append(
+                f"legend covers {a['legend_covered']} of {a['points']} data points ({share:.0%})"
+                if a["points"]
+                else f"legend covers {_plural(a['legend_covered'], 'data point')}"
+            )
+        if fill > 0.3:
+            findings.append(f"legend fills {fill:.0%} of the axes")
+        score, worst_share = min(score, s), max(worst_share, share)
+    return Check(
+        "legend",
+        "structure",
+        1.5,
+        score,
+        findings,
+        {"covered_share": round(worst_share, 3)},
+        caps_total=True,
+    )
 
 
 def judge_plot(figure: dict[str, Any] | str | None, screenshot_png: bytes | None) -> DesignResult:
@@ -696,44 +824,7 @@ def judge_plot(figure: dict[str, Any] | str | None, screenshot_png: bytes | None
                 {"axes": len(axes), "empty": len(empty)},
             )
         )
-        dpi = float(next((f.get("dpi") for f in fig.get("figures") or [] if f.get("dpi")), 100.0))
-        min_px = 6 * dpi / 72  # a 6pt label
-        overlaps = sum(a["tick_overlaps"] for a in axes)
-        tiny = sum(1 for a in axes for hgt in a["tick_heights"] if 0 < hgt < min_px)
-        crowded = sum(1 for a in axes for n in a["tick_counts"].values() if n > 25)
-        tick_find = []
-        if overlaps:
-            tick_find.append(f"{_plural(overlaps, 'pair')} of tick labels overlap")
-        if tiny:
-            tick_find.append(f"{_plural(tiny, 'tick label')} smaller than 6pt")
-        if crowded:
-            tick_find.append(f"{_plural(crowded, 'axis')} with more than 25 tick labels")
-        checks.append(
-            Check(
-                "tick_labels",
-                "aesthetics",
-                2.0,
-                1 / (1 + 0.3 * overlaps + 0.05 * tiny + 0.5 * crowded),
-                tick_find,
-                {"overlapping": overlaps, "tiny": tiny, "crowded_axes": crowded},
-            )
-        )
-        covered = 0
-        legend_find = []
-        for a in axes:
-            if not a["legend"] or not a["bbox"]:
-                continue
-            big = _area(a["legend"]) > 0.3 * max(_area(a["bbox"]), 1e-9)
-            if a["legend_covered"] or big:
-                covered += 1
-                legend_find.append(
-                    f"legend covers {a['legend_covered']} data points"
-                    if a["legend_covered"]
-                    else "legend covers over 30% of the axes"
-                )
-        checks.append(
-            Check("legend", "structure", 1.5, 1 / (1 + covered), legend_find, {"covering": covered})
-        )
+        checks += [_tick_check(axes, fig), _legend_check(axes)]
         unlabeled = sum(1 for a in axes if a["data"] and not (a["title"] or a["xlabel"] or a["ylabel"]))
         checks.append(
             Check(

@@ -291,7 +291,8 @@ async def observe_action(
         after = await _shot(page)
     except Exception:  # noqa: BLE001 - navigated away mid-evaluation
         mutations, after = 0, None
-    url_changed = page.url != url0
+    # a placeholder link (href="#") only appends an empty fragment: the page did not respond
+    url_changed = page.url.removesuffix("#") != url0.removesuffix("#")
     mask = idle.copy()
     if box is not None and after is not None:  # the target's own hover/focus/value change is not a response
         vw = (page.viewport_size or {"width": 1280})["width"]

@@ -47,7 +47,7 @@ class Render(Stage):
     tuning_keys: ClassVar[tuple[str, ...]] = ("concurrency", "browsers", "recycle_every")
     requires: ClassVar[tuple[str, ...]] = ("code", "kind", "data_csv")
     outputs: ClassVar[tuple[str, ...]] = tuple(COLUMN_GROUPS["render"])
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"  # 2: plotly legend box and data points in layout_json
 
     _pool: BrowserPool | None = None
     _sandbox: Any = None

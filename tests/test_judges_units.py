@@ -332,3 +332,57 @@ def test_pixels_measures_are_sane():
     mask = np.zeros((100, 100), dtype=bool)
     mask[:10] = True
     assert pixels.changed_share(grey, other, mask) == 0.0
+
+
+def _unstyled_page(family: str, x: float, line_h: float, link: str) -> list[dict]:
+    """A tiny page layout: heading, wrapped paragraph, one-line list items and a link."""
+    return [
+        _el("h1", x, 20, 1280 - 2 * x, 37, "Product Analytics", size=32, font_family=family),
+        _el(
+            "p",
+            x,
+            80,
+            1280 - 2 * x,
+            3 * 16 * line_h,
+            "Pulse helps you track events. " * 4,
+            font_family=family,
+        ),
+        *[
+            _el("li", x + 40, 160 + 30 * i, 600, 16 * line_h, f"Feature number {i}", font_family=family)
+            for i in range(4)
+        ],
+        _el("a", x, 300, 80, 18, "Pricing", color=link, font_family=family),
+    ]
+
+
+def test_styling_checks_tell_default_styling_from_designed():
+    plain = _unstyled_page('"Times New Roman"', 8, 1.125, "rgb(0, 0, 238)")
+    styled = _unstyled_page("Inter, system-ui, sans-serif", 160, 1.6, "rgb(79, 70, 229)")
+    for el in styled[2:]:
+        el["w"] = min(el["w"], 640)
+    styled[1]["w"], styled[1]["h"] = 640, 2 * 16 * 1.6  # a 60-70 character measure
+
+    t_plain, t_styled = design.check_typeface(plain), design.check_typeface(styled)
+    assert t_plain.score <= 0.25 and t_styled.score == 1.0
+    assert "browser default font (Times New Roman) for 100% of text" in t_plain.findings
+    arial = design.check_typeface(_unstyled_page("Arial, sans-serif", 160, 1.6, "rgb(0,0,0)"))
+    assert arial.score == pytest.approx(0.5) and "only stock web-safe fonts (arial)" in arial.findings[0]
+
+    r_plain, r_styled = design.check_readability(plain), design.check_readability(styled)
+    assert r_styled.score == 1.0 and r_styled.findings == []
+    assert r_plain.score < 0.3
+    assert any("default line spacing (1.12x" in f for f in r_plain.findings)
+    assert any(f.startswith("lines of ~158 characters") for f in r_plain.findings)
+
+    s_plain, s_styled = design.check_styling(plain, 1280, 3.0), design.check_styling(styled, 1280, 3.0)
+    assert s_styled.score == 1.0 and s_styled.findings == []
+    assert s_plain.metrics["default_links"] == 1 and s_plain.metrics["plain_palette"]
+    assert "1 link in the browser's default blue" in s_plain.findings
+    assert s_plain.score < 0.2
+
+    # the whole judge ranks the designed page clearly above the default-styled one
+    doc = {"document": {"width": 1280, "height": 960, "viewport_width": 1280}}
+    p = design.judge_page({**doc, "elements": plain}, None)
+    s = design.judge_page({**doc, "elements": styled}, None)
+    assert s.score - p.score >= 15
+    assert p.subscores["checks"]["typeface"] < 0.3

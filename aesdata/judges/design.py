@@ -18,6 +18,9 @@ unreadable (labels piled on each other, a legend over a large share of the data)
 (OpenDesign's bar, 75) however clean the rest is, so these readability checks cap the total at
 50 + 50 * their score (``subscores["capped_by"]`` names the check); their scores grow with the defect's
 severity (the share of labels or data points affected), not a flat count.
+A page is also judged for styling effort, not only for defects: the browser's default or stock web-safe
+fonts, default line spacing, over-long lines, text against the viewport edge, default link blue and a plain
+palette lower the aesthetics sub-score (``check_typeface``, ``check_readability``, ``check_styling``).
 
 Written by hand (no library scores page designs): the check formulas and weights below; WCAG contrast
 uses the standard relative-luminance formula (axe-core's result is preferred when given).
@@ -34,7 +37,7 @@ import numpy as np
 
 from aesdata.judges import pixels
 
-JUDGE_ID = "design@2"
+JUDGE_ID = "design@3"
 #: share of a plot's data points under its legend at which the legend check reaches 0
 LEGEND_HIDES_ALL = 0.2
 #: share of one axis's tick labels overlapping another at which the tick label check reaches 0
@@ -67,6 +70,28 @@ _ROLE = {
 }
 _CONTROLS = {"button", "a", "input", "select", "textarea"}
 _MEDIA = {"img", "canvas", "svg", "video", "iframe", "picture"}
+#: families a page gets without choosing a typeface: the browser default (Times) and the stock web-safe fonts
+_DEFAULT_FONTS = {"times new roman", "times", "serif"}
+_STOCK_FONTS = _DEFAULT_FONTS | {
+    "arial",
+    "helvetica",
+    "verdana",
+    "tahoma",
+    "trebuchet ms",
+    "comic sans ms",
+    "courier new",
+    "courier",
+    "monospace",
+    "sans-serif",
+    "cursive",
+    "fantasy",
+}
+#: block tags whose box height measures their line spacing (one line) or line length (wrapped text)
+_PROSE = {"p", "li", "dd", "summary", "blockquote", "figcaption"}
+#: the user-agent link colours (unvisited, visited)
+_UA_LINKS = {(0.0, 0.0, 238.0), (85.0, 26.0, 139.0)}
+#: SVG text (chart tick labels): set by the charting library, not a typeface choice of the page
+_SVG_TEXT = {"text", "tspan"}
 
 
 @dataclass
@@ -448,6 +473,130 @@ def check_layout_palette(elements: list[dict[str, Any]]) -> Check:
     return Check("layout_palette", "aesthetics", 0.5, score, findings, {"colors": n})
 
 
+def _families(el: dict[str, Any]) -> list[str]:
+    return [f.strip().strip("\"'").lower() for f in str(el.get("font_family") or "").split(",") if f.strip()]
+
+
+def _text_len(el: dict[str, Any]) -> int:
+    return len(str(el.get("text") or "").strip())
+
+
+def check_typeface(elements: list[dict[str, Any]]) -> Check:
+    """Typeface choice, weighted by characters of text: the browser default (Times New Roman) scores 0.2,
+    a stack made only of stock web-safe fonts (``Arial, sans-serif``, ``Tahoma``, ``monospace``) 0.5."""
+    texts = [e for e in elements if _text_len(e) and str(e.get("tag", "")).lower() not in _SVG_TEXT]
+    chars = sum(_text_len(e) for e in texts)
+    if chars < 10:
+        return Check("typeface", "aesthetics", 2.5, 1.0, [], {"default_share": None, "stock_share": None})
+    default = [e for e in texts if (_families(e) or ["times new roman"])[0] in _DEFAULT_FONTS]
+    stock = [e for e in texts if set(_families(e) or ["times new roman"]) <= _STOCK_FONTS]
+    d = sum(_text_len(e) for e in default) / chars
+    s = sum(_text_len(e) for e in stock) / chars
+    findings = []
+    if d >= 0.2:
+        findings.append(f"browser default font (Times New Roman) for {d:.0%} of text")
+    if s - d >= 0.2:
+        names = sorted({_families(e)[0] for e in stock if e not in default})
+        findings.append(f"only stock web-safe fonts ({', '.join(names[:3])}) for {s - d:.0%} of text")
+    return Check(
+        "typeface",
+        "aesthetics",
+        2.5,
+        max(0.0, 1.0 - 0.8 * d - 0.5 * (s - d)),
+        findings,
+        {"default_share": round(d, 3), "stock_share": round(s, 3)},
+    )
+
+
+def check_readability(elements: list[dict[str, Any]]) -> Check:
+    """Line spacing and line length of prose (paragraphs, list items).
+
+    A one-line block's height over its font size is its line spacing: the browser's ``normal`` (~1.13 for
+    the stock fonts) means nobody set it; at 1.18 and above it is full marks. A wrapped block's width over
+    half its font size estimates its characters per line; more than 90 is hard to read (as is a single
+    line over 110 characters).
+    """
+    spacing: list[float] = []
+    lines: list[tuple[float, int]] = []
+    for e in elements:
+        n, fs = _text_len(e), float(e.get("font_size") or 0)
+        if not n or fs <= 0 or str(e.get("tag", "")).lower() not in _PROSE:
+            continue
+        one_line = n * 0.5 * fs
+        if one_line > 1.05 * e["w"] or e["h"] > 2.2 * fs:
+            lines.append((e["w"] / (0.5 * fs), n))
+        else:
+            lines.append((float(n), n) if n > 110 else (0.0, n))
+            if one_line < 0.9 * e["w"] and e["h"] > 0:
+                spacing.append(e["h"] / fs)
+    findings = []
+    lh = float(np.median(spacing)) if spacing else None
+    tight = 0.0 if lh is None else min(1.0, max(0.0, (1.18 - lh) / 0.05))
+    if tight > 0.5:
+        findings.append(f"default line spacing ({lh:.2f}x the font size) in body text")
+    chars = sum(n for _, n in lines)
+    long = sum(n for c, n in lines if c > 90) / chars if chars else 0.0
+    if long > 0:
+        findings.append(f"lines of ~{max(c for c, _ in lines):.0f} characters: hard to read")
+    score = (1.0 - 0.75 * tight) * (1.0 - 0.5 * min(1.0, long / 0.4))
+    return Check(
+        "readability",
+        "aesthetics",
+        2.5,
+        score,
+        findings,
+        {
+            "line_spacing": None if lh is None else round(lh, 3),
+            "long_line_share": round(long, 3),
+            "max_chars_per_line": round(max((c for c, _ in lines), default=0.0)),
+        },
+    )
+
+
+def check_styling(
+    elements: list[dict[str, Any]], viewport_w: float, colourfulness: float | None = None
+) -> Check:
+    """Signs of an unstyled page: text against the viewport edge (no margins), the browser's link blue,
+    and a plain palette: no accent colour (no saturated text or background in the layout, and a nearly
+    grey screenshot, colourfulness < 5, when ``colourfulness`` is given) and at most one background colour."""
+    texts = [e for e in elements if _text_len(e)]
+    chars = sum(_text_len(e) for e in texts) or 1
+    edge = sum(_text_len(e) for e in texts if e["x"] < 16 or e["x"] + e["w"] > viewport_w - 4) / chars
+    links = [e for e in texts if str(e.get("tag", "")).lower() == "a"]
+    blue = [e for e in links if (parse_color(e.get("color")) or (0, 0, 0, 0))[:3] in _UA_LINKS]
+    accent, backgrounds = False, set()
+    for e in elements:
+        for key in ("color", "bg"):
+            c = parse_color(e.get(key))
+            if c is None or c[3] < 0.5:
+                continue
+            if key == "bg":
+                backgrounds.add(tuple(int(v) // 16 for v in c[:3]))
+            _, sat, val = pixels.hsv(*(int(v) for v in c[:3]))
+            accent |= sat >= 0.3 and val >= 0.25 and tuple(c[:3]) not in _UA_LINKS
+    plain = bool(texts) and not accent and len(backgrounds) <= 1 and (colourfulness or 0.0) < 5.0
+    findings = []
+    if edge >= 0.1:
+        findings.append(f"{edge:.0%} of text touches the viewport edge (no page margins)")
+    if blue:
+        findings.append(f"{_plural(len(blue), 'link')} in the browser's default blue")
+    if plain:
+        findings.append("plain palette: no accent colour or background structure")
+    score = (
+        (1.0 - 0.6 * min(1.0, edge / 0.3))
+        * (1.0 - 0.5 * len(blue) / max(len(links), 1))
+        * (0.6 if plain else 1.0)
+    )
+    return Check(
+        "styling",
+        "aesthetics",
+        1.0,
+        score,
+        findings,
+        {"edge_text_share": round(edge, 3), "default_links": len(blue), "plain_palette": plain},
+    )
+
+
 def check_broken_images(broken: list[dict[str, Any]] | None, elements: list[dict[str, Any]]) -> Check:
     """Images that failed to load (from the in-page probe, or ``broken`` flags in the layout)."""
     if broken is None:
@@ -614,12 +763,18 @@ def judge_page(
         check_typography(elements),
         check_layout_palette(elements),
         check_broken_images(probe.get("broken_images") if probe else None, elements),
+        check_typeface(elements),
+        check_readability(elements),
     ]
     not_measured = []
+    colour = None
     if screenshot_png:
-        checks += pixel_checks(pixels.decode(screenshot_png))
+        shot = pixel_checks(pixels.decode(screenshot_png))
+        colour = next(c.metrics["colourfulness"] for c in shot if c.name == "colourfulness")
+        checks += shot
     else:
         not_measured.append("pixel checks (no screenshot)")
+    checks.append(check_styling(elements, vw, colour))
     return _combine(checks, "page", not_measured)
 
 

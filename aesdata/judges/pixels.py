@@ -125,13 +125,13 @@ def palette(rgb: np.ndarray, min_share: float = 0.01) -> Palette:
     colors = [(((c >> 6) & 7) * 32 + 16, ((c >> 3) & 7) * 32 + 16, (c & 7) * 32 + 16) for c in keep]
     sectors = set()
     for r, g, b in colors:
-        h, s, v = _hsv(r, g, b)
+        h, s, v = hsv(r, g, b)
         if s >= 0.25 and v >= 0.2:
             sectors.add(int(h // 30) % 12)
     return Palette(colors, [float(counts[c]) for c in keep], len(sectors))
 
 
-def _hsv(r: int, g: int, b: int) -> tuple[float, float, float]:
+def hsv(r: int, g: int, b: int) -> tuple[float, float, float]:
     """RGB 0..255 -> (hue degrees, saturation 0..1, value 0..1)."""
     import colorsys
 

@@ -57,7 +57,7 @@ class Judge(Stage):
         "plot_figures",
     )
     outputs = JUDGE_COLUMNS
-    version = "2"
+    version = "3"
     config: JudgeStageConfig
 
     def __init__(self, config: JudgeStageConfig, context: Any) -> None:

@@ -27,28 +27,10 @@ from pydantic import Field
 from aesdata.judges import design, execution, inpage, interactive
 from aesdata.judges.reward import RewardConfig, combine
 from aesdata.judges.rubrics import get_rubric
+from aesdata.schema import COLUMN_GROUPS
 from aesdata.stage import StageConfig
 
-JUDGE_COLUMNS: tuple[str, ...] = (
-    "exec_pass",
-    "exec_score",
-    "exec_findings_json",
-    "static_score",
-    "static_subscores_json",
-    "static_findings_json",
-    "static_rationale",
-    "static_judge",
-    "rubric_version",
-    "vlm_score",
-    "vlm_subscores_json",
-    "vlm_rationale",
-    "vlm_judge",
-    "interactive_score",
-    "interactive_max",
-    "interactive_trace_json",
-    "reward",
-    "reward_json",
-)
+JUDGE_COLUMNS: tuple[str, ...] = tuple(COLUMN_GROUPS["judges"])  # what the judge stage writes
 
 
 class VLMJudgeConfig(StageConfig):

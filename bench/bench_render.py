@@ -1,9 +1,10 @@
 """Benchmark: the warm browser pool vs a new browser per page (the source papers' scripts).
 
 Both render the same pages (variants of ``demo/corpus/html/*.html`` plus generated Tailwind/Chart.js
-pages when the corpus is small) with the same network policy (asset store, everything else
-blocked) and take a full-page PNG. The pool keeps per-sample isolation: a fresh browser context per
-page. Prints pages/s of both, the ratio, and the pool's efficiency: measured pages/s over
+pages when the corpus is small; the baseline an even sample of the pool's pages) with the same network
+policy (asset store, everything else blocked) and the same capture (``aesdata.render.html.capture``:
+settle, layout, full-page and first-viewport PNGs, blank check). The pool keeps per-sample isolation:
+a fresh browser context per page. Prints pages/s of both, the ratio, and the pool's efficiency: measured pages/s over
 (concurrency / median single-page render time in a warm pool).
 
     python bench/bench_render.py --n 200 --baseline-n 30
@@ -28,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from aesdata.browser import find_browser  # noqa: E402
 from aesdata.render.assets import AssetStore, fill_store  # noqa: E402
 from aesdata.render.browser_pool import SAMPLE_URL, BrowserPool, PageSession, RenderConfig, _NetworkGuard  # noqa: E402
-from aesdata.render.html import render_html, render_many  # noqa: E402
+from aesdata.render.html import capture, render_html, render_many  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 _PALETTE = ["indigo", "emerald", "rose", "amber", "sky", "violet", "teal", "orange"]
@@ -62,10 +63,30 @@ def pages(n: int) -> list[str]:
     return out
 
 
-async def naive(htmls: list[str], store: AssetStore, config: RenderConfig) -> float:
+def spread(htmls: list[str], k: int) -> list[str]:
+    """``k`` of ``htmls`` spread evenly over the list, in (corpus, generated) pairs so both kinds of
+    page are in the sample in the same proportion as in the full set."""
+    pairs = max(1, min(k, len(htmls)) // 2)
+    step = len(htmls) // 2 / pairs
+    picked = [i for p in range(pairs) for i in (2 * int(p * step), 2 * int(p * step) + 1)]
+    return [htmls[i] for i in picked if i < len(htmls)][:k]
+
+
+def cpu_busy_s() -> float | None:
+    """CPU seconds all cores of the machine have been busy since boot (Linux ``/proc/stat``), else None."""
+    try:
+        ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except OSError:
+        return None
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
+async def naive(htmls: list[str], store: AssetStore, config: RenderConfig) -> tuple[float, int]:
     """New browser per page, sequential, same routing, DOM then network idle (3 s cap) as in
-    OpenDesign's released script; returns seconds."""
+    OpenDesign's released script, then the same capture as the pool (settle, layout, full-page and
+    first-viewport PNGs, blank check); returns (seconds, pages ok)."""
     info = find_browser()
+    ok = 0
     t0 = time.perf_counter()
     async with async_playwright() as pw:
         for html in htmls:
@@ -75,16 +96,16 @@ async def naive(htmls: list[str], store: AssetStore, config: RenderConfig) -> fl
             page = await browser.new_page(
                 viewport={"width": config.viewport_width, "height": config.viewport_height}
             )
-            guard = _NetworkGuard(
-                html, store, PageSession(page=page, context=page.context, browser_version=info.version)
-            )
+            session = PageSession(page=page, context=page.context, browser_version=info.version)
+            guard = _NetworkGuard(html, store, session)
             await page.route("**/*", guard.handle)
             await page.goto(SAMPLE_URL, wait_until="domcontentloaded", timeout=30000)
             with contextlib.suppress(PlaywrightError):  # OpenDesign: DOM, then network idle capped at 3 s
                 await page.wait_for_load_state("networkidle", timeout=3000)
-            await page.screenshot(full_page=True, type="png")
+            row = await capture(session, config)
+            ok += row["render_status"] == "ok"
             await browser.close()
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, ok
 
 
 async def main() -> None:
@@ -94,7 +115,7 @@ async def main() -> None:
         "--baseline-n",
         type=int,
         default=30,
-        help="pages rendered by the naive baseline (same pages, first ones)",
+        help="pages rendered by the naive baseline (a sample spread evenly over the pool's pages)",
     )
     ap.add_argument("--concurrency", type=int, default=0, help="pool concurrency (0 = sized to the machine)")
     args = ap.parse_args()
@@ -106,24 +127,32 @@ async def main() -> None:
         await render_many(pool, htmls[: pool.concurrency])  # warm-up (JIT, font caches)
         singles = [(await render_html(pool, h))["render_ms"] for h in htmls[:10]]
         median_s = statistics.median(singles) / 1000
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), cpu_busy_s()
         rows = await render_many(pool, htmls)
-        pool_s = time.perf_counter() - t0
+        pool_s, cpu1 = time.perf_counter() - t0, cpu_busy_s()
         workers, contexts = pool.concurrency, len(rows)
     ok = sum(r["render_status"] == "ok" for r in rows)
-    base_s = await naive(htmls[: args.baseline_n], store, config)
-    pool_rate, base_rate = len(htmls) / pool_s, args.baseline_n / base_s
+    sample = spread(htmls, args.baseline_n)
+    base_s, base_ok = await naive(sample, store, config)
+    pool_rate, base_rate = len(htmls) / pool_s, len(sample) / base_s
     ideal = workers / median_s
     print(f"machine: {os.cpu_count()} cpus, chromium {find_browser().version}")
     print(f"{'renderer':<34}{'pages':>7}{'seconds':>10}{'pages/s':>10}")
     print(f"{'pool (fresh context per page)':<34}{len(htmls):>7}{pool_s:>10.1f}{pool_rate:>10.2f}")
-    print(f"{'naive (new browser per page)':<34}{args.baseline_n:>7}{base_s:>10.1f}{base_rate:>10.2f}")
+    print(f"{'naive (new browser per page)':<34}{len(sample):>7}{base_s:>10.1f}{base_rate:>10.2f}")
     print(f"speed-up pool / naive: {pool_rate / base_rate:.1f}x   (goal >= 5x)")
     print(f"pool: {workers} concurrent pages, {contexts} contexts (one per page), {ok}/{len(rows)} ok")
+    print(f"naive: {base_ok}/{len(sample)} ok")
     print(
         f"median single-page render in a warm pool: {median_s * 1000:.0f} ms -> ideal {ideal:.2f} pages/s; "
         f"efficiency {pool_rate / ideal:.0%}"
     )
+    if cpu0 is not None and cpu1 is not None and cpu1 > cpu0:
+        per_page, cpus = (cpu1 - cpu0) / len(htmls), os.cpu_count() or 1
+        print(
+            f"machine CPU busy {per_page * 1000:.0f} ms per pool page (all processes) -> CPU-bound ceiling "
+            f"{cpus / per_page:.2f} pages/s; the pool ran at {pool_rate * per_page / cpus:.0%} of it"
+        )
 
 
 if __name__ == "__main__":

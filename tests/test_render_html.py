@@ -223,15 +223,11 @@ def test_statuses_js_error_keeps_image_blank_and_tall_page_cut(lp: LoopPool) -> 
 
 def test_blank_fraction_sees_a_short_heading() -> None:
     img = Image.new("RGB", (1280, 960), "white")
-    buf = io.BytesIO()
-    img.save(buf, "PNG")
-    assert blank_fraction(buf.getvalue()) == (0.0, "rgb(255, 255, 255)")
+    assert blank_fraction(img) == (0.0, "rgb(255, 255, 255)")
     from PIL import ImageDraw
 
     ImageDraw.Draw(img).text((20, 20), "Hello world, a heading", fill="black", font_size=32)
-    buf = io.BytesIO()
-    img.save(buf, "PNG")
-    assert blank_fraction(buf.getvalue())[0] > 0.001
+    assert blank_fraction(img)[0] > 0.001
 
 
 def test_open_gives_the_agent_a_live_page_with_stubbed_dialogs(lp: LoopPool) -> None:

@@ -69,14 +69,15 @@ def _image(png: bytes | None) -> dict[str, Any] | None:
     return {"bytes": png, "path": None} if png else None
 
 
-def blank_fraction(png: bytes) -> tuple[float, str]:
+def blank_fraction(img: Image.Image) -> tuple[float, str]:
     """Return (fraction of pixels that differ from the dominant colour by > 16 in a channel, that colour).
 
-    Computed on a quarter-size copy (box-averaged, so a 1 px stroke still differs by a quarter of
-    its contrast); a page with only a short heading scores ~0.002, an empty one 0.
+    Computed on a quarter-size copy of ``img`` (box-averaged, so a 1 px stroke still differs by a
+    quarter of its contrast); a page with only a short heading scores ~0.002, an empty one 0.
     """
-    with Image.open(io.BytesIO(png)) as img:
-        small = img.convert("RGB").reduce(4) if min(img.size) >= 16 else img.convert("RGB")
+    small = img.convert("RGB")
+    if min(small.size) >= 16:
+        small = small.reduce(4)
     arr = np.asarray(small, dtype=np.int16).reshape(-1, 3)
     colours = small.getcolors(maxcolors=small.width * small.height)
     mode = max(colours, key=lambda c: c[0])[1]
@@ -85,13 +86,10 @@ def blank_fraction(png: bytes) -> tuple[float, str]:
     return float(differ), f"rgb({rgb[0]}, {rgb[1]}, {rgb[2]})"
 
 
-def _crop_top(png: bytes, config: RenderConfig) -> bytes:
-    """The first viewport of a full-page PNG, as PNG."""
-    with Image.open(io.BytesIO(png)) as im:
-        top = im.crop((0, 0, im.width, round(config.viewport_height * config.device_scale)))
-        buf = io.BytesIO()
-        top.save(buf, "PNG", compress_level=3)
-        return buf.getvalue()
+def _png(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "PNG", compress_level=3)
+    return buf.getvalue()
 
 
 async def _evaluate(session: PageSession, script: str, arg: Any, timeout_s: float) -> Any:
@@ -156,14 +154,20 @@ async def capture(session: PageSession, config: RenderConfig) -> dict[str, Any]:
             timeout=shot_ms,
             clip={"x": 0, "y": 0, "width": config.viewport_width, "height": height},
         )
-        # the first viewport is the top of the full-page image: cut it instead of capturing twice
-        viewport_png = full_png if height == config.viewport_height else _crop_top(full_png, config)
         meta["cut_at_max_height"] = doc_h > config.max_height
         t["screenshot_ms"] = elapsed_ms(t2)
     except (asyncio.TimeoutError, PlaywrightError) as e:
         kind = "crash" if session.crashed else ("timeout" if _is_timeout(e) else "error")
         return _finish(session, config, kind, f"{kind}: capture failed: {one_line(e)}", out, meta)
-    differ, colour = blank_fraction(full_png)
+    with Image.open(io.BytesIO(full_png)) as full:  # decoded once: blank check, size, viewport cut
+        full.load()
+        differ, colour = blank_fraction(full)
+        size = full.size
+        viewport_png = (
+            full_png
+            if full.height <= round(config.viewport_height * config.device_scale)
+            else _png(full.crop((0, 0, full.width, round(config.viewport_height * config.device_scale))))
+        )
     meta["non_background_fraction"] = round(differ, 5)
     if differ < config.blank_threshold:
         return _finish(
@@ -178,8 +182,7 @@ async def capture(session: PageSession, config: RenderConfig) -> dict[str, Any]:
     if session.pageerrors:
         first = next(c["text"] for c in session.console if c["type"] == "pageerror")
         status, error = "js_error", f"js_error: {session.pageerrors} uncaught error(s); first: {first}"
-    with Image.open(io.BytesIO(full_png)) as im:
-        out["screenshot_width"], out["screenshot_height"] = im.size
+    out["screenshot_width"], out["screenshot_height"] = size
     out["screenshot"] = _image(full_png)
     out["screenshot_viewport"] = _image(viewport_png)
     return _finish(session, config, status, error, out, meta, layout=layout)

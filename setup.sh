@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 PY=${PYTHON:-python3}
-APT_PACKAGES="chromium fonts-liberation fonts-dejavu-core fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji bubblewrap fontconfig"
+APT_PACKAGES="chromium chromium-headless-shell fonts-liberation fonts-dejavu-core fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji bubblewrap fontconfig"
 
 missing_apt() {
   local miss=()

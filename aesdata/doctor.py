@@ -45,7 +45,15 @@ def check_browser() -> Check:
         info = find_browser()
     except AesdataError as e:
         return Check("Chromium", False, "not found", e.hint or str(e))
-    return Check("Chromium", True, f"{info.version} ({info.path}, {info.origin})")
+    if info.flavour != "headless-shell":
+        return Check(
+            "Chromium",
+            True,
+            f"{info.label} ({info.path}, {info.origin})",
+            "renders work; the headless shell renders ~2x cheaper: `apt-get install chromium-headless-shell` "
+            "or `playwright install chromium-headless-shell`",
+        )
+    return Check("Chromium", True, f"{info.label} ({info.path}, {info.origin})")
 
 
 FONT_PACKAGES = (

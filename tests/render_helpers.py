@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+from aesdata.browser import BrowserInfo
 from aesdata.render.assets import AssetStore, fill_store
 from aesdata.render.browser_pool import BrowserPool, RenderConfig
 
@@ -21,9 +22,11 @@ def filled_store() -> AssetStore:
 class LoopPool:
     """A started :class:`BrowserPool` plus the event loop it lives on; ``run`` drives a coroutine."""
 
-    def __init__(self, config: RenderConfig, store: AssetStore | None) -> None:
+    def __init__(
+        self, config: RenderConfig, store: AssetStore | None, browser: BrowserInfo | None = None
+    ) -> None:
         self.loop = asyncio.new_event_loop()
-        self.pool = BrowserPool(config, store=store)
+        self.pool = BrowserPool(config, store=store, browser=browser)
         self.run(self.pool.start())
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pytest
 from PIL import Image
 
-from aesdata.browser import find_browser
+from aesdata.browser import BrowserInfo, find_browser
 from aesdata.errors import AesdataError
 from aesdata.render.assets import LockedPackage, fill_store, load_lock
 from aesdata.render.browser_pool import RenderConfig
@@ -108,6 +108,49 @@ def test_find_browser_reports_path_and_version() -> None:
         and info.version[0].isdigit()
         and info.origin in ("env", "playwright", "system")
     )
+
+
+def test_find_browser_prefers_the_headless_shell_on_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("chromium", "chromium-headless-shell"):
+        exe = tmp_path / name
+        exe.write_text(f"#!/bin/sh\necho 'Chromium 123.0.4567.89 ({name})'\n")
+        exe.chmod(0o755)
+    monkeypatch.delenv("AESDATA_CHROMIUM", raising=False)
+    monkeypatch.setenv("PLAYWRIGHT_BROWSERS_PATH", str(tmp_path / "no-playwright-browsers"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    info = find_browser.__wrapped__()
+    assert (info.path, info.version, info.flavour) == (
+        str(tmp_path / "chromium-headless-shell"),
+        "123.0.4567.89",
+        "headless-shell",
+    )
+    (tmp_path / "chromium-headless-shell").unlink()
+    assert find_browser.__wrapped__().flavour == "chrome"
+
+
+@pytest.mark.parametrize("name", ["chromium-headless-shell", "chromium"])
+def test_a_context_opens_no_browser_ui_renderer(name: str) -> None:
+    """New-headless Chromium preloads the omnibox popup WebUI in a renderer of its own for every
+    context (~600 ms CPU each) unless ``LAUNCH_ARGS`` switch it off; only the sample's page may appear."""
+    path = shutil.which(name)
+    if path is None:
+        pytest.skip(f"{name} is not installed")
+    info = BrowserInfo(path, "test", "system")
+    lp = LoopPool(RenderConfig(concurrency=1, browsers=1), None, browser=info)
+
+    async def target_types() -> list[str]:
+        async with lp.pool.open("<p>one sample</p>"):
+            browser = lp.pool._slots[0].browser
+            cdp = await browser.new_browser_cdp_session()
+            infos = (await cdp.send("Target.getTargets"))["targetInfos"]
+            return sorted(f"{t['type']} {t['url']}" for t in infos)
+
+    try:
+        assert lp.run(target_types()) == ["page https://sample.aesdata.invalid/index.html"]
+    finally:
+        lp.close()
 
 
 # ------------------------------------------------------------------------------ capture

@@ -217,7 +217,7 @@ class BrowserPool:
         self._sem = asyncio.Semaphore(self.concurrency)
         self._dead_proxy: socket.socket | None = None
         self.launched = 0
-        self.version = self.info.version
+        self.version = self.info.label
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def __aenter__(self) -> BrowserPool:

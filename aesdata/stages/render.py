@@ -146,7 +146,7 @@ class Render(Stage):
 
         info = find_browser()
         return {
-            "chromium": f"{info.version} ({info.origin})",
+            "chromium": f"{info.label} ({info.origin})",
             "playwright": metadata.version("playwright"),
             "assets_lock": lock_hash(),
             "assets": ",".join(AssetStore().installed()),

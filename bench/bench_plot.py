@@ -8,7 +8,7 @@ matplotlib/seaborn/plotly scripts when the corpus is absent. Both modes run the 
 the same parallelism (``--workers``, default: CPU count) in one run:
 
 - warm: :class:`aesdata.render.plot_sandbox.PlotSandbox` (bubblewrap, fork server, one fresh child
-  per script, plotly through one warm kaleido renderer); worker start-up is timed separately.
+  per script, plotly through one warm plotly.js page in headless Chromium); worker start-up is timed separately.
 - baseline: what the papers' harnesses do: per script a new ``python`` process (MPLBACKEND=Agg,
   cwd a temp dir holding data.csv) that runs the script and saves its figures (matplotlib:
   ``savefig``; plotly: ``write_image``, which starts kaleido's Chromium in that process).
@@ -137,7 +137,7 @@ def main() -> None:
     sandbox = PlotSandbox(workers=args.workers, timeout_s=args.timeout)
     sandbox.start()
     start_s = time.perf_counter() - t0
-    # first plotly figure starts the kaleido renderer: count it as start-up, like the workers
+    # first plotly figure starts the plotly renderer: count it as start-up, like the workers
     t0 = time.perf_counter()
     sandbox.run_many([PlotJob("import plotly.express as px\npx.bar(x=['a'], y=[1]).show()\n")])
     renderer_s = time.perf_counter() - t0

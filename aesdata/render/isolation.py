@@ -243,30 +243,29 @@ def detect_isolation() -> Isolation:
 
 
 def find_browser() -> str | None:
-    """The Chromium/Chrome kaleido should drive: ``$BROWSER_PATH``, else the first one on ``PATH``."""
+    """The Chromium the plotly renderer drives: ``$BROWSER_PATH``, else the renderer's own choice
+    (:func:`aesdata.browser.find_browser`: the headless shell first), else None."""
     if os.environ.get("BROWSER_PATH"):
         return os.environ["BROWSER_PATH"]
-    return next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
+    from aesdata.browser import find_browser as find_chromium
+    from aesdata.errors import AesdataError
+
+    try:
+        return find_chromium().path
+    except AesdataError:
+        return None
 
 
 def plot_sandbox_report() -> dict[str, object]:
     """What ``aesdata doctor`` shows for plots: the isolation and whether plotly PNG export can work."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        kaleido: str | None = version("kaleido")
-    except PackageNotFoundError:
-        kaleido = None
     browser = find_browser()
     return {
         "isolation": detect_isolation().as_dict(),
         "plotly_export": {
-            "kaleido": kaleido,
+            "method": "plotly.js in headless Chromium",
             "browser": browser,
-            "ok": bool(kaleido and browser),
-            "hint": None
-            if kaleido and browser
-            else "pip install kaleido, and install chromium (or set BROWSER_PATH)",
+            "ok": bool(browser),
+            "hint": None if browser else "install chromium-headless-shell (or set BROWSER_PATH)",
         },
     }
 

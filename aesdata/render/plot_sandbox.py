@@ -5,7 +5,8 @@ in the strongest sandbox :func:`aesdata.render.isolation.detect_isolation` found
 A worker imports the plotting stack once; every script then runs in a fresh forked child with its
 own work dir (``data.csv`` written there), resource limits, an unprivileged uid where possible, and
 a wall-clock kill of its process group. Plotly figures come back as JSON and are rasterised by one
-lazily started renderer process (kaleido + the system Chromium, in the same sandbox, no network).
+lazily started renderer process (plotly.js in a warm headless Chromium page, in the same sandbox,
+no network).
 
 Usage::
 
@@ -38,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aesdata.browser import LAUNCH_ARGS
 from aesdata.errors import AesdataError
 from aesdata.render.isolation import Isolation, detect_isolation, find_browser, mpl_cache_dir
 
@@ -268,7 +270,7 @@ class PlotSandbox:
             },
             "audit_hook": "refuses os.system, subprocess, exec, fork"
             + ("" if not iso.network else ", sockets"),
-            "plotly_export": "kaleido + system Chromium inside the sandbox",
+            "plotly_export": "plotly.js in a warm headless Chromium page inside the sandbox",
         }
         return out
 
@@ -394,7 +396,7 @@ class PlotSandbox:
             return {"status": "crash", "error": f"plot worker died: {exc}"}
 
     def _render_plotly(self, figure_json: str) -> tuple[bytes | None, str]:
-        """Rasterise one plotly figure in the sandboxed kaleido renderer: (png, "") or (None, error)."""
+        """Rasterise one plotly figure in the sandboxed plotly renderer: (png, "") or (None, error)."""
         with self._renderer_lock:
             if self._renderer is None or not self._renderer.alive():
                 if self._renderer_error is not None:
@@ -422,7 +424,12 @@ class PlotSandbox:
         if browser is None:
             raise RuntimeError("no Chromium/Chrome found (install chromium or set BROWSER_PATH)")
         env["BROWSER_PATH"] = browser
-        self._plotly_meta = {"browser": browser, "browser_version": _browser_version(browser)}
+        env["AESDATA_BROWSER_ARGS"] = json.dumps(LAUNCH_ARGS)
+        self._plotly_meta = {
+            "browser": browser,
+            "browser_version": _browser_version(browser),
+            "plotly.js": _package_version("plotly"),
+        }
         return _FrameProcess(
             self._argv(["plotly"], for_browser=True), env, self._tmp / "plotly.log", self.start_timeout_s
         )
@@ -446,7 +453,7 @@ class PlotSandbox:
             "versions": self._hello.get("versions", {}),
         }
         if library == "plotly":
-            meta["plotly_export"] = {"kaleido": _package_version("kaleido"), **self._plotly_meta}
+            meta["plotly_export"] = {"method": "Plotly.toImage in headless Chromium", **self._plotly_meta}
         return {
             "render_status": status if ok or status != "ok" else "crash",
             "render_error": result.get("error") if status != "ok" else (None if ok else "no image came back"),

@@ -1,13 +1,15 @@
 """Benchmark: the warm browser pool vs a new browser per page (the source papers' scripts).
 
-Both render the same pages (variants of ``demo/corpus/html/*.html`` plus generated Tailwind/Chart.js
-pages when the corpus is small; the baseline an even sample of the pool's pages) with the same network
-policy (asset store, everything else blocked) and the same capture (``aesdata.render.html.capture``:
+Two page sets (``--pages``): ``corpus``, variants of ``demo/corpus/html/*.html`` (the issue's set),
+and ``mixed``, those interleaved with generated Tailwind/Chart.js dashboards. Pool and baselines render
+the same pages (each baseline an even sample of the pool's pages) with the same network policy (asset store, everything else blocked) and the same capture (``aesdata.render.html.capture``:
 settle, layout, full-page and first-viewport PNGs, blank check). The pool keeps per-sample isolation:
-a fresh browser context per page. Prints pages/s of both, the ratio, and the pool's efficiency: measured pages/s over
-(concurrency / median single-page render time in a warm pool).
+a fresh browser context per page. Two baselines launch a new browser per page: with aesdata's
+browser flags (the goal's comparison) and with the flags the papers' scripts use. Prints pages/s,
+the ratios, the pool's efficiency (measured pages/s over concurrency / median single-page render
+time in a warm pool) and the CPU-bound ceiling.
 
-    python bench/bench_render.py --n 200 --baseline-n 30
+    python bench/bench_render.py --n 200 --baseline-n 24 --pages both
 """
 
 from __future__ import annotations
@@ -42,13 +44,21 @@ _GENERATED = """<!doctype html><html><head><script src="https://cdn.tailwindcss.
 datasets: [{{label: 'series {i}', data: [{data}]}}]}}}});</script></body></html>"""
 
 
-def pages(n: int) -> list[str]:
-    """``n`` distinct pages: corpus files with a numbered marker, interleaved with generated ones."""
+PAGE_SETS = {
+    "corpus": "the demo corpus's pages in turn, each with a numbered marker (the issue's page set)",
+    "mixed": "corpus pages interleaved with generated Tailwind Play CDN + Google font + Chart.js dashboards",
+}
+
+
+def pages(n: int, kind: str = "corpus") -> list[str]:
+    """``n`` distinct pages. ``corpus``: the demo corpus's pages in turn, each with a numbered marker
+    (the issue's page set); ``mixed``: those interleaved with generated dashboards that load the
+    Tailwind Play CDN, a Google font and Chart.js (the heavier pages LLMs often write)."""
     corpus = [p.read_text() for p in sorted((ROOT / "demo/corpus/html").glob("*.html"))]
     out: list[str] = []
     for i in range(n):
-        if corpus and i % 2 == 0:
-            src = corpus[(i // 2) % len(corpus)]
+        if corpus and (kind == "corpus" or i % 2 == 0):
+            src = corpus[(i if kind == "corpus" else i // 2) % len(corpus)]
             out.append(src.replace("</body>", f"<p style='margin:8px'>variant {i}</p></body>", 1))
         else:
             cards = "".join(
@@ -64,8 +74,8 @@ def pages(n: int) -> list[str]:
 
 
 def spread(htmls: list[str], k: int) -> list[str]:
-    """``k`` of ``htmls`` spread evenly over the list, in (corpus, generated) pairs so both kinds of
-    page are in the sample in the same proportion as in the full set."""
+    """``k`` of ``htmls`` spread evenly over the list, in consecutive pairs (in the mixed set a corpus
+    page and a generated one, so both kinds are in the sample in the same proportion)."""
     pairs = max(1, min(k, len(htmls)) // 2)
     step = len(htmls) // 2 / pairs
     picked = [i for p in range(pairs) for i in (2 * int(p * step), 2 * int(p * step) + 1)]
@@ -108,21 +118,10 @@ async def naive(
     return time.perf_counter() - t0, ok
 
 
-async def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=200, help="pages rendered by the pool")
-    ap.add_argument(
-        "--baseline-n",
-        type=int,
-        default=24,
-        help="pages rendered by each naive baseline (a sample spread evenly over the pool's pages)",
-    )
-    ap.add_argument("--concurrency", type=int, default=0, help="pool concurrency (0 = sized to the machine)")
-    args = ap.parse_args()
-    fill_store(log=lambda _: None)
-    store = AssetStore()
+async def bench_set(kind: str, args: argparse.Namespace, store: AssetStore) -> None:
+    """Render one page set with the pool and with both naive baselines; print its table."""
     config = RenderConfig(concurrency=args.concurrency)
-    htmls = pages(args.n)
+    htmls = pages(args.n, kind)
     async with BrowserPool(config, store=store) as pool:
         await render_many(pool, htmls[: pool.concurrency])  # warm-up (JIT, font caches)
         singles = [(await render_html(pool, h))["render_ms"] for h in htmls[:10]]
@@ -140,15 +139,14 @@ async def main() -> None:
     timed = {name: await naive(sample, store, config, flags) for name, flags in baselines.items()}
     pool_rate = len(htmls) / pool_s
     ideal = workers / median_s
-    print(f"machine: {os.cpu_count()} cpus, chromium {find_browser().label}")
+    print(f"\n== page set '{kind}': {PAGE_SETS[kind]}")
     print(
-        f"{'renderer (new browser per page for naive)':<44}{'pages':>7}{'ok':>5}{'seconds':>9}{'pages/s':>9}{'pool is':>9}"
+        f"{'renderer (naive: a new browser per page)':<44}{'pages':>7}{'ok':>5}{'seconds':>9}{'pages/s':>9}{'pool is':>9}"
     )
     print(f"{'pool (fresh context per page)':<44}{len(htmls):>7}{ok:>5}{pool_s:>9.1f}{pool_rate:>9.2f}")
     for name, (base_s, base_ok) in timed.items():
         rate = len(sample) / base_s
         print(f"{name:<44}{len(sample):>7}{base_ok:>5}{base_s:>9.1f}{rate:>9.2f}{pool_rate / rate:>8.1f}x")
-    print("goal: pool >= 5x naive (same flags); the second line is the papers' own set-up")
     print(f"pool: {workers} concurrent pages, {contexts} contexts (one per page)")
     print(
         f"median single-page render in a warm pool: {median_s * 1000:.0f} ms -> ideal {ideal:.2f} pages/s; "
@@ -160,6 +158,28 @@ async def main() -> None:
             f"machine CPU busy {per_page * 1000:.0f} ms per pool page (all processes) -> CPU-bound ceiling "
             f"{cpus / per_page:.2f} pages/s; the pool ran at {pool_rate * per_page / cpus:.0%} of it"
         )
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=200, help="pages rendered by the pool, per page set")
+    ap.add_argument(
+        "--baseline-n",
+        type=int,
+        default=24,
+        help="pages rendered by each naive baseline (a sample spread evenly over the pool's pages)",
+    )
+    ap.add_argument("--concurrency", type=int, default=0, help="pool concurrency (0 = sized to the machine)")
+    ap.add_argument(
+        "--pages", choices=["corpus", "mixed", "both"], default="both", help="page set(s), see pages()"
+    )
+    args = ap.parse_args()
+    fill_store(log=lambda _: None)
+    store = AssetStore()
+    print(f"machine: {os.cpu_count()} cpus, chromium {find_browser().label}")
+    print("goal: pool >= 5x naive with the same browser flags, on the corpus set")
+    for kind in ["corpus", "mixed"] if args.pages == "both" else [args.pages]:
+        await bench_set(kind, args, store)
 
 
 if __name__ == "__main__":

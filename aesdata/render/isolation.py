@@ -242,34 +242,6 @@ def detect_isolation() -> Isolation:
     )
 
 
-def find_browser() -> str | None:
-    """The Chromium the plotly renderer drives: ``$BROWSER_PATH``, else the renderer's own choice
-    (:func:`aesdata.browser.find_browser`: the headless shell first), else None."""
-    if os.environ.get("BROWSER_PATH"):
-        return os.environ["BROWSER_PATH"]
-    from aesdata.browser import find_browser as find_chromium
-    from aesdata.errors import AesdataError
-
-    try:
-        return find_chromium().path
-    except AesdataError:
-        return None
-
-
-def plot_sandbox_report() -> dict[str, object]:
-    """What ``aesdata doctor`` shows for plots: the isolation and whether plotly PNG export can work."""
-    browser = find_browser()
-    return {
-        "isolation": detect_isolation().as_dict(),
-        "plotly_export": {
-            "method": "plotly.js in headless Chromium",
-            "browser": browser,
-            "ok": bool(browser),
-            "hint": None if browser else "install chromium-headless-shell (or set BROWSER_PATH)",
-        },
-    }
-
-
 def mpl_cache_dir() -> Path:
     """The host directory holding matplotlib's font cache, shared read-only with the workers."""
     from importlib.metadata import version

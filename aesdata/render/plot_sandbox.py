@@ -39,9 +39,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aesdata.browser import LAUNCH_ARGS
+from aesdata.browser import LAUNCH_ARGS, find_browser
 from aesdata.errors import AesdataError
-from aesdata.render.isolation import Isolation, detect_isolation, find_browser, mpl_cache_dir
+from aesdata.render.isolation import Isolation, detect_isolation, mpl_cache_dir
 
 _WORKER = Path(__file__).with_name("plot_worker.py")
 #: run the worker file without putting aesdata/render on sys.path (its html.py shadows the stdlib)
@@ -420,14 +420,15 @@ class PlotSandbox:
     def _spawn_renderer(self) -> _FrameProcess:
         assert self._tmp is not None
         env = self._env()
-        browser = find_browser()
-        if browser is None:
-            raise RuntimeError("no Chromium/Chrome found (install chromium or set BROWSER_PATH)")
-        env["BROWSER_PATH"] = browser
+        try:
+            browser = find_browser()
+        except AesdataError as exc:
+            raise RuntimeError(exc.message) from exc
+        env["BROWSER_PATH"] = browser.path
         env["AESDATA_BROWSER_ARGS"] = json.dumps(LAUNCH_ARGS)
         self._plotly_meta = {
-            "browser": browser,
-            "browser_version": _browser_version(browser),
+            "browser": browser.path,
+            "browser_version": browser.label,
             "plotly.js": _package_version("plotly"),
         }
         return _FrameProcess(
@@ -479,15 +480,6 @@ def _png_size(png: bytes) -> tuple[int, int]:
         raise ValueError("not a PNG")
     width, height = struct.unpack(">II", png[16:24])
     return width, height
-
-
-def _browser_version(browser: str) -> str:
-    """``chromium --version`` (pixels depend on it), or "" when it cannot be asked."""
-    try:
-        out = subprocess.run([browser, "--version"], capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-    return out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
 
 
 def _package_version(name: str) -> str | None:

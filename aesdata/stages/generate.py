@@ -25,7 +25,7 @@ from aesdata.generate.extract import extract_code
 from aesdata.generate.prompts import system_prompt
 from aesdata.llm import LLMBackend, LLMConfig, make_backend, resolved_endpoint
 from aesdata.llm.base import GenRequest, GenResult
-from aesdata.schema import sub_schema
+from aesdata.schema import COLUMN_GROUPS, sub_schema
 from aesdata.stage import Resources, Stage, register
 from aesdata.stages.read_corpus import content_id
 
@@ -57,26 +57,7 @@ class Generate(Stage):
     # one worker: requests run concurrently inside it (HTTP), or one local model serves them
     resources = Resources(cpus=1.0, memory_gb=1.0, max_workers=1)
     requires = ("instruction_id", "kind", "category", "instruction", "source", "meta_json", "data_csv")
-    outputs = (
-        "id",
-        "instruction_id",
-        "kind",
-        "category",
-        "instruction",
-        "source",
-        "meta_json",
-        "data_csv",
-        "gen_backend",
-        "gen_model",
-        "gen_params_json",
-        "gen_candidate_index",
-        "gen_status",
-        "gen_error",
-        "gen_prompt_tokens",
-        "gen_completion_tokens",
-        "response",
-        "code",
-    )
+    outputs = (*COLUMN_GROUPS["identity"], *COLUMN_GROUPS["generation"])
     config: GenerateConfig
 
     def __init__(self, config: GenerateConfig, context: Any) -> None:

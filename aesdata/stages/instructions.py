@@ -34,21 +34,11 @@ from aesdata.generate.synthesis import (
 )
 from aesdata.llm import LLMConfig, make_backend, resolved_endpoint
 from aesdata.rundir import atomic_write_json
+from aesdata.schema import COLUMN_GROUPS
 from aesdata.stage import Stage, StageConfig, register
 from aesdata.stages.read_corpus import content_id
 
-_OUTPUTS = (
-    "id",
-    "instruction_id",
-    "kind",
-    "category",
-    "instruction",
-    "source",
-    "meta_json",
-    "data_csv",
-    "gen_backend",
-    "code",
-)
+_OUTPUTS = (*COLUMN_GROUPS["identity"], "gen_backend", "code")
 
 
 def _resolve(spec_dir: Path, paths: str | list[str]) -> list[Path]:

@@ -25,6 +25,7 @@ from pydantic import Field
 from aesdata.errors import AesdataError
 from aesdata.generate.adapters import instruction_id
 from aesdata.records import read_records, read_text
+from aesdata.schema import COLUMN_GROUPS
 from aesdata.stage import Stage, StageConfig, register
 
 _KNOWN = {
@@ -74,14 +75,7 @@ class ReadCorpus(Stage):
     mode = "source"
     Config = ReadCorpusConfig
     outputs = (
-        "id",
-        "instruction_id",
-        "kind",
-        "category",
-        "instruction",
-        "source",
-        "meta_json",
-        "data_csv",
+        *COLUMN_GROUPS["identity"],
         "gen_backend",
         "gen_model",
         "response",

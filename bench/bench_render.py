@@ -2,14 +2,17 @@
 
 Two page sets (``--pages``): ``corpus``, variants of ``demo/corpus/html/*.html`` (the issue's set),
 and ``mixed``, those interleaved with generated Tailwind/Chart.js dashboards. Pool and baselines render
-the same pages (each baseline an even sample of the pool's pages) with the same network policy (asset store, everything else blocked) and the same capture (``aesdata.render.html.capture``:
-settle, layout, full-page and first-viewport PNGs, blank check). The pool keeps per-sample isolation:
-a fresh browser context per page. Two baselines launch a new browser per page: with aesdata's
-browser flags (the goal's comparison) and with the flags the papers' scripts use. Prints pages/s,
-the ratios, the pool's efficiency (measured pages/s over concurrency / median single-page render
-time in a warm pool) and the CPU-bound ceiling.
+the same pages (each baseline an even sample of the pool's pages) with the same network policy
+(asset store, everything else blocked), the same page treatment (``page_init.js``) and the same
+capture (``aesdata.render.html.capture``: settle, layout, full-page and first-viewport PNGs, blank
+check). The pool keeps per-sample isolation: a fresh browser context per page. Two baselines launch a
+new browser per page: with aesdata's browser flags (the goal's comparison) and with the flags the
+papers' scripts use. Pool and baselines take turns in ``--rounds`` rounds, so that a slow spell of a
+shared machine weighs on both. Prints pages/s, the ratios (overall and per round), the pool's
+efficiency (measured pages/s over concurrency / median single-page render time in a warm pool) and
+the CPU-bound ceiling.
 
-    python bench/bench_render.py --n 200 --baseline-n 24 --pages both
+    python bench/bench_render.py --n 200 --baseline-n 24 --rounds 4 --pages both
 """
 
 from __future__ import annotations
@@ -24,13 +27,20 @@ import time
 from pathlib import Path
 
 from playwright.async_api import Error as PlaywrightError
-from playwright.async_api import async_playwright
+from playwright.async_api import Playwright, async_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aesdata.browser import LAUNCH_ARGS, find_browser  # noqa: E402
 from aesdata.render.assets import AssetStore, fill_store  # noqa: E402
-from aesdata.render.browser_pool import SAMPLE_URL, BrowserPool, PageSession, RenderConfig, _NetworkGuard  # noqa: E402
+from aesdata.render.browser_pool import (  # noqa: E402
+    _INIT_JS,
+    SAMPLE_URL,
+    BrowserPool,
+    PageSession,
+    RenderConfig,
+    _NetworkGuard,
+)
 from aesdata.render.html import capture, render_html, render_many  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,7 +102,7 @@ def cpu_busy_s() -> float | None:
 
 
 async def naive(
-    htmls: list[str], store: AssetStore, config: RenderConfig, args: list[str]
+    pw: Playwright, htmls: list[str], store: AssetStore, config: RenderConfig, args: list[str]
 ) -> tuple[float, int]:
     """New browser per page launched with ``args``, sequential, same routing, DOM then network idle
     (3 s cap) as in OpenDesign's released script, then the same capture as the pool (settle, layout,
@@ -100,43 +110,66 @@ async def naive(
     info = find_browser()
     ok = 0
     t0 = time.perf_counter()
-    async with async_playwright() as pw:
-        for html in htmls:
-            browser = await pw.chromium.launch(executable_path=info.path, args=args)
-            page = await browser.new_page(
-                viewport={"width": config.viewport_width, "height": config.viewport_height}
-            )
-            session = PageSession(page=page, context=page.context, browser_version=info.version)
-            guard = _NetworkGuard(html, store, session)
-            await page.route("**/*", guard.handle)
-            await page.goto(SAMPLE_URL, wait_until="domcontentloaded", timeout=30000)
-            with contextlib.suppress(PlaywrightError):  # OpenDesign: DOM, then network idle capped at 3 s
-                await page.wait_for_load_state("networkidle", timeout=3000)
-            row = await capture(session, config)
-            ok += row["render_status"] == "ok"
-            await browser.close()
+    for html in htmls:
+        browser = await pw.chromium.launch(executable_path=info.path, args=args)
+        page = await browser.new_page(
+            viewport={"width": config.viewport_width, "height": config.viewport_height}
+        )
+        session = PageSession(page=page, context=page.context, browser_version=info.version)
+        guard = _NetworkGuard(html, store, session)
+        await page.add_init_script(_INIT_JS)  # the pool's page treatment: a fair comparison
+        await page.route("**/*", guard.handle)
+        await page.goto(SAMPLE_URL, wait_until="domcontentloaded", timeout=30000)
+        with contextlib.suppress(PlaywrightError):  # OpenDesign: DOM, then network idle capped at 3 s
+            await page.wait_for_load_state("networkidle", timeout=3000)
+        row = await capture(session, config)
+        ok += row["render_status"] == "ok"
+        await browser.close()
     return time.perf_counter() - t0, ok
 
 
+def chunks(items: list[str], k: int) -> list[list[str]]:
+    """``items`` cut into ``k`` consecutive parts of nearly equal size."""
+    return [items[i * len(items) // k : (i + 1) * len(items) // k] for i in range(k)]
+
+
 async def bench_set(kind: str, args: argparse.Namespace, store: AssetStore) -> None:
-    """Render one page set with the pool and with both naive baselines; print its table."""
+    """Render one page set with the pool and with both naive baselines, in interleaved rounds; print
+    its table.
+
+    Each round renders a part of the pool's pages, then a part of each baseline's sample, so that
+    the machine's speed, which swings widely on shared VMs (the same pure-Python loop takes 0.40 to
+    0.83 s from one second to the next on these), weighs on all three alike."""
     config = RenderConfig(concurrency=args.concurrency)
     htmls = pages(args.n, kind)
-    async with BrowserPool(config, store=store) as pool:
-        await render_many(pool, htmls[: pool.concurrency])  # warm-up (JIT, font caches)
-        singles = [(await render_html(pool, h))["render_ms"] for h in htmls[:10]]
-        median_s = statistics.median(singles) / 1000
-        t0, cpu0 = time.perf_counter(), cpu_busy_s()
-        rows = await render_many(pool, htmls)
-        pool_s, cpu1 = time.perf_counter() - t0, cpu_busy_s()
-        workers, contexts = pool.concurrency, len(rows)
-    ok = sum(r["render_status"] == "ok" for r in rows)
     sample = spread(htmls, args.baseline_n)
     baselines = {  # same browser flags as the pool (the headline), and the flags the papers' scripts use
         "naive, aesdata's browser flags": list(LAUNCH_ARGS),
         "naive, papers' flags": ["--no-sandbox", "--disable-gpu"],
     }
-    timed = {name: await naive(sample, store, config, flags) for name, flags in baselines.items()}
+    rounds = max(1, min(args.rounds, len(sample)))
+    pool_s, pool_cpu, rows = 0.0, 0.0, []
+    base_s = dict.fromkeys(baselines, 0.0)
+    base_ok = dict.fromkeys(baselines, 0)
+    per_round: list[float] = []
+    async with async_playwright() as pw, BrowserPool(config, store=store) as pool:
+        await render_many(pool, htmls[: pool.concurrency])  # warm-up (JIT, font caches)
+        singles = [(await render_html(pool, h))["render_ms"] for h in htmls[:10]]
+        median_s = statistics.median(singles) / 1000
+        for part, part_sample in zip(chunks(htmls, rounds), chunks(sample, rounds), strict=True):
+            t0, cpu0 = time.perf_counter(), cpu_busy_s()
+            rows += await render_many(pool, part)
+            seconds, cpu1 = time.perf_counter() - t0, cpu_busy_s()
+            pool_s += seconds
+            pool_cpu += (cpu1 - cpu0) if cpu0 is not None and cpu1 is not None else 0.0
+            for name, flags in baselines.items():
+                b_s, b_ok = await naive(pw, part_sample, store, config, flags)
+                base_s[name] += b_s
+                base_ok[name] += b_ok
+                if name == next(iter(baselines)):
+                    per_round.append((len(part) / seconds) / (len(part_sample) / b_s))
+        workers = pool.concurrency
+    ok = sum(r["render_status"] == "ok" for r in rows)
     pool_rate = len(htmls) / pool_s
     ideal = workers / median_s
     print(f"\n== page set '{kind}': {PAGE_SETS[kind]}")
@@ -144,16 +177,22 @@ async def bench_set(kind: str, args: argparse.Namespace, store: AssetStore) -> N
         f"{'renderer (naive: a new browser per page)':<44}{'pages':>7}{'ok':>5}{'seconds':>9}{'pages/s':>9}{'pool is':>9}"
     )
     print(f"{'pool (fresh context per page)':<44}{len(htmls):>7}{ok:>5}{pool_s:>9.1f}{pool_rate:>9.2f}")
-    for name, (base_s, base_ok) in timed.items():
-        rate = len(sample) / base_s
-        print(f"{name:<44}{len(sample):>7}{base_ok:>5}{base_s:>9.1f}{rate:>9.2f}{pool_rate / rate:>8.1f}x")
-    print(f"pool: {workers} concurrent pages, {contexts} contexts (one per page)")
+    for name in baselines:
+        rate = len(sample) / base_s[name]
+        print(
+            f"{name:<44}{len(sample):>7}{base_ok[name]:>5}{base_s[name]:>9.1f}{rate:>9.2f}{pool_rate / rate:>8.1f}x"
+        )
+    print(
+        f"{rounds} interleaved rounds; pool vs naive (aesdata's flags) per round: "
+        + " ".join(f"{r:.1f}x" for r in per_round)
+    )
+    print(f"pool: {workers} concurrent pages, {len(rows)} contexts (one per page)")
     print(
         f"median single-page render in a warm pool: {median_s * 1000:.0f} ms -> ideal {ideal:.2f} pages/s; "
         f"efficiency {pool_rate / ideal:.0%}"
     )
-    if cpu0 is not None and cpu1 is not None and cpu1 > cpu0:
-        per_page, cpus = (cpu1 - cpu0) / len(htmls), os.cpu_count() or 1
+    if pool_cpu > 0:
+        per_page, cpus = pool_cpu / len(htmls), os.cpu_count() or 1
         print(
             f"machine CPU busy {per_page * 1000:.0f} ms per pool page (all processes) -> CPU-bound ceiling "
             f"{cpus / per_page:.2f} pages/s; the pool ran at {pool_rate * per_page / cpus:.0%} of it"
@@ -168,6 +207,9 @@ async def main() -> None:
         type=int,
         default=24,
         help="pages rendered by each naive baseline (a sample spread evenly over the pool's pages)",
+    )
+    ap.add_argument(
+        "--rounds", type=int, default=4, help="pool and baselines take turns this many times (see bench_set)"
     )
     ap.add_argument("--concurrency", type=int, default=0, help="pool concurrency (0 = sized to the machine)")
     ap.add_argument(

@@ -273,6 +273,30 @@ def test_blank_fraction_sees_a_short_heading() -> None:
     assert blank_fraction(img)[0] > 0.001
 
 
+def test_page_animation_frames_are_capped_and_errors_in_them_still_count(lp: LoopPool) -> None:
+    """A page's requestAnimationFrame loop runs ~10 times a second, not 60; cancel works; a
+    callback that throws is an uncaught page error (js_error), as without the cap."""
+    page_html = """<html><body><h1 id="h">counting</h1><script>
+    let n = 0; const t0 = performance.now();
+    const step = () => { n++; if (performance.now() - t0 < 1000) requestAnimationFrame(step);
+                         else document.getElementById('h').textContent = 'frames ' + n; };
+    requestAnimationFrame(step);
+    requestAnimationFrame(() => { throw new Error('thrown in a frame'); });
+    cancelAnimationFrame(requestAnimationFrame(() => document.body.append('cancelled callback ran')));
+    </script></body></html>"""
+
+    async def count() -> tuple[str, dict]:
+        async with lp.pool.open(page_html) as s:
+            await s.page.wait_for_function("document.getElementById('h').textContent.startsWith('frames')")
+            return await s.page.inner_text("body"), {"pageerrors": s.pageerrors, "console": s.console}
+
+    text, records = lp.run(count())
+    frames = int(text.split()[1])
+    assert 6 <= frames <= 14, text  # uncapped: ~60
+    assert "cancelled" not in text
+    assert records["pageerrors"] == 1 and "thrown in a frame" in records["console"][0]["text"]
+
+
 def test_open_gives_the_agent_a_live_page_with_stubbed_dialogs(lp: LoopPool) -> None:
     page_html = """<html><body><button id="b" onclick="
         this.textContent = confirm('sure?') + '/' + prompt('name') + '/' + window.open('https://x.test/');

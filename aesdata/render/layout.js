@@ -1,5 +1,6 @@
 // Layout capture for the judges: called by Playwright as a function of one options object.
-// Returns {document: {...}, elements: [...], truncated, visited}. Each element:
+// Returns JSON text of {document: {...}, elements: [...], truncated, visited} (one string crosses the
+// protocol: far cheaper than Playwright's per-value serialisation of thousands of objects). Each element:
 // {tag, id, cls, x, y, w, h, text, color, bg, font_size, font_family, font_weight, z, clickable, overflow_x}
 // Boxes are in CSS px, page coordinates (scroll offsets added). "bg" is the effective background:
 // the element's own background colour, else the first non-transparent ancestor's, else white.
@@ -59,7 +60,7 @@
       overflow_x: node.scrollWidth > node.clientWidth + 1 && node.clientWidth > 0 && style.overflowX === "visible",
     });
   }
-  return {
+  return JSON.stringify({
     document: {
       width: Math.max(root.scrollWidth, document.body ? document.body.scrollWidth : 0),
       height: Math.max(root.scrollHeight, document.body ? document.body.scrollHeight : 0),
@@ -71,5 +72,5 @@
     elements: elements,
     truncated: truncated,
     visited: visited,
-  };
+  });
 }

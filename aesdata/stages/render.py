@@ -47,7 +47,8 @@ class Render(Stage):
     tuning_keys: ClassVar[tuple[str, ...]] = ("concurrency", "browsers", "recycle_every")
     requires: ClassVar[tuple[str, ...]] = ("code", "kind", "data_csv")
     outputs: ClassVar[tuple[str, ...]] = tuple(COLUMN_GROUPS["render"])
-    version: ClassVar[str] = "2"  # 2: plotly legend box and data points in layout_json
+    # 2: plotly legend box and data points in layout_json; 3: page animation frames capped at 10/s
+    version: ClassVar[str] = "3"
 
     _pool: BrowserPool | None = None
     _sandbox: Any = None

@@ -128,16 +128,29 @@ async def naive(
     return time.perf_counter() - t0, ok
 
 
-def chunks(items: list[str], k: int) -> list[list[str]]:
-    """``items`` cut into ``k`` consecutive parts of nearly equal size."""
-    return [items[i * len(items) // k : (i + 1) * len(items) // k] for i in range(k)]
+def speed_probe() -> float:
+    """Seconds a fixed pure-Python loop takes now: the machine's current speed (lower is faster)."""
+    t0 = time.perf_counter()
+    total = 0
+    for i in range(2_000_000):
+        total += i
+    return time.perf_counter() - t0
+
+
+def rounds_of(items: list[str], k: int) -> list[list[str]]:
+    """``items`` dealt into ``k`` rounds, consecutive pairs together (round ``i`` gets pairs ``i``,
+    ``i + k``, ...), so every round has the same mix of pages, and in the mixed set as many corpus as
+    generated pages."""
+    pairs = [items[j : j + 2] for j in range(0, len(items), 2)]
+    return [[html for pair in pairs[i::k] for html in pair] for i in range(k)]
 
 
 async def bench_set(kind: str, args: argparse.Namespace, store: AssetStore) -> None:
     """Render one page set with the pool and with both naive baselines, in interleaved rounds; print
     its table.
 
-    Each round renders a part of the pool's pages, then a part of each baseline's sample, so that
+    Each round renders a share of the pool's pages, then a share of each baseline's sample (each
+    share spread over the whole set, see ``rounds_of``), so that
     the machine's speed, which swings widely on shared VMs (the same pure-Python loop takes 0.40 to
     0.83 s from one second to the next on these), weighs on all three alike."""
     config = RenderConfig(concurrency=args.concurrency)
@@ -147,16 +160,17 @@ async def bench_set(kind: str, args: argparse.Namespace, store: AssetStore) -> N
         "naive, aesdata's browser flags": list(LAUNCH_ARGS),
         "naive, papers' flags": ["--no-sandbox", "--disable-gpu"],
     }
-    rounds = max(1, min(args.rounds, len(sample)))
+    rounds = max(1, min(args.rounds, len(sample) // 2))
     pool_s, pool_cpu, rows = 0.0, 0.0, []
     base_s = dict.fromkeys(baselines, 0.0)
     base_ok = dict.fromkeys(baselines, 0)
-    per_round: list[float] = []
+    per_round: list[tuple[float, float]] = []  # (pool / naive with aesdata's flags, speed probe s)
     async with async_playwright() as pw, BrowserPool(config, store=store) as pool:
         await render_many(pool, htmls[: pool.concurrency])  # warm-up (JIT, font caches)
         singles = [(await render_html(pool, h))["render_ms"] for h in htmls[:10]]
         median_s = statistics.median(singles) / 1000
-        for part, part_sample in zip(chunks(htmls, rounds), chunks(sample, rounds), strict=True):
+        for part, part_sample in zip(rounds_of(htmls, rounds), rounds_of(sample, rounds), strict=True):
+            probe = speed_probe()
             t0, cpu0 = time.perf_counter(), cpu_busy_s()
             rows += await render_many(pool, part)
             seconds, cpu1 = time.perf_counter() - t0, cpu_busy_s()
@@ -167,7 +181,7 @@ async def bench_set(kind: str, args: argparse.Namespace, store: AssetStore) -> N
                 base_s[name] += b_s
                 base_ok[name] += b_ok
                 if name == next(iter(baselines)):
-                    per_round.append((len(part) / seconds) / (len(part_sample) / b_s))
+                    per_round.append(((len(part) / seconds) / (len(part_sample) / b_s), probe))
         workers = pool.concurrency
     ok = sum(r["render_status"] == "ok" for r in rows)
     pool_rate = len(htmls) / pool_s
@@ -183,8 +197,9 @@ async def bench_set(kind: str, args: argparse.Namespace, store: AssetStore) -> N
             f"{name:<44}{len(sample):>7}{base_ok[name]:>5}{base_s[name]:>9.1f}{rate:>9.2f}{pool_rate / rate:>8.1f}x"
         )
     print(
-        f"{rounds} interleaved rounds; pool vs naive (aesdata's flags) per round: "
-        + " ".join(f"{r:.1f}x" for r in per_round)
+        f"{rounds} interleaved rounds; pool vs naive (aesdata's flags) per round, with the machine's speed "
+        "then (a fixed Python loop, s; lower is faster): "
+        + ", ".join(f"{r:.1f}x ({p:.2f} s)" for r, p in per_round)
     )
     print(f"pool: {workers} concurrent pages, {len(rows)} contexts (one per page)")
     print(

@@ -292,7 +292,7 @@ def test_page_animation_frames_are_capped_and_errors_in_them_still_count(lp: Loo
 
     text, records = lp.run(count())
     frames = int(text.split()[1])
-    assert 6 <= frames <= 14, text  # uncapped: ~60
+    assert 1 <= frames <= 15, text  # uncapped: ~60 in that second
     assert "cancelled" not in text
     assert records["pageerrors"] == 1 and "thrown in a frame" in records["console"][0]["text"]
 

@@ -11,7 +11,8 @@ Usage (the judges' interactive agent holds the live page the same way the render
 Per sample: a new browser context (no cookie, storage or JS state survives from one sample to the
 next), fixed viewport / device scale / locale / time zone, reduced motion, service workers blocked,
 ``page_init.js`` (dialogs, ``window.open`` and ``print`` become no-ops; Chart.js does not animate).
-The document is served at ``SAMPLE_URL`` (a real https origin, so ``localStorage`` works).
+A dialog the page still opens (``beforeunload``) is dismissed by Playwright itself, which does so
+whenever no ``dialog`` listener is attached (the interactive judge attaches its own). The document is served at ``SAMPLE_URL`` (a real https origin, so ``localStorage`` works).
 
 Network: every request goes through one route handler. The sample document and files of the local
 :class:`~aesdata.render.assets.AssetStore` are answered from memory; navigations elsewhere get
@@ -445,13 +446,7 @@ def _watch(session: PageSession) -> None:
     page.on("pageerror", on_pageerror)
     page.on("websocket", on_websocket)
     page.on("crash", on_crash)
-    page.on("dialog", lambda dialog: asyncio.ensure_future(_dismiss(dialog)))
     session.context.on("page", on_popup)
-
-
-async def _dismiss(dialog: Any) -> None:
-    with contextlib.suppress(PlaywrightError):
-        await dialog.dismiss()
 
 
 async def _close_quietly(page: Page) -> None:

@@ -64,12 +64,6 @@ _NO_MOTION_CSS = (
     "*, *::before, *::after { animation-duration: 0s !important; animation-delay: 0s !important;"
     " animation-iteration-count: 1 !important; transition: none !important; caret-color: transparent !important; }"
 )
-#: Adds a style sheet (Playwright's ``add_style_tag`` first injects its selector engine: ~20 ms CPU).
-_ADD_STYLE_JS = """(css) => {
-  const style = document.createElement("style");
-  style.textContent = css;
-  (document.head || document.documentElement).appendChild(style);
-}"""
 _FAILED = ("timeout", "crash", "blank", "error")
 
 
@@ -160,11 +154,15 @@ async def capture(session: PageSession, config: RenderConfig) -> dict[str, Any]:
     t["settle_ms"] = elapsed_ms(t0)
     t1 = time.perf_counter()
     try:
-        await _evaluate(session, _ADD_STYLE_JS, _NO_MOTION_CSS, config.screenshot_timeout_s)
         layout_text = await _evaluate(
             session,
             _LAYOUT_JS,
-            {"maxElements": config.max_layout_elements, "maxVisit": 20000, "textLen": 120},
+            {
+                "maxElements": config.max_layout_elements,
+                "maxVisit": 20000,
+                "textLen": 120,
+                "stopMotionCss": _NO_MOTION_CSS,
+            },
             config.screenshot_timeout_s,
         )
         layout = json.loads(layout_text)

@@ -4,7 +4,14 @@
 // {tag, id, cls, x, y, w, h, text, color, bg, font_size, font_family, font_weight, z, clickable, overflow_x}
 // Boxes are in CSS px, page coordinates (scroll offsets added). "bg" is the effective background:
 // the element's own background colour, else the first non-transparent ancestor's, else white.
-({maxElements, maxVisit, textLen}) => {
+// "stopMotionCss", when given, is added as a style sheet first: the capture's last call into the page
+// before the screenshot also stops what is left of CSS motion (one protocol round trip, not two).
+({maxElements, maxVisit, textLen, stopMotionCss}) => {
+  if (stopMotionCss) {
+    const style = document.createElement("style");
+    style.textContent = stopMotionCss;
+    (document.head || document.documentElement).appendChild(style);
+  }
   const SKIP = new Set(["SCRIPT", "STYLE", "NOSCRIPT", "TEMPLATE", "HEAD", "META", "LINK", "TITLE", "BASE"]);
   const CLICKABLE = new Set(["A", "BUTTON", "INPUT", "SELECT", "TEXTAREA", "SUMMARY"]);
   const transparent = (c) => !c || c === "transparent" || /rgba\([^)]*,\s*0\)$/.test(c);

@@ -47,8 +47,9 @@ class Render(Stage):
     tuning_keys: ClassVar[tuple[str, ...]] = ("concurrency", "browsers", "recycle_every")
     requires: ClassVar[tuple[str, ...]] = ("code", "kind", "data_csv")
     outputs: ClassVar[tuple[str, ...]] = tuple(COLUMN_GROUPS["render"])
-    # 2: plotly legend box and data points in layout_json; 3: page animation frames capped at 10/s
-    version: ClassVar[str] = "3"
+    # 2: plotly legend box and data points in layout_json; 3: page animation frames capped at 10/s;
+    # 4: HTML screenshots encoded by render/png.py (same pixels, other bytes: exact-image dedup hashes bytes)
+    version: ClassVar[str] = "4"
 
     _pool: BrowserPool | None = None
     _sandbox: Any = None

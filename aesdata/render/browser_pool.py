@@ -12,7 +12,8 @@ Per sample: a new browser context (no cookie, storage or JS state survives from 
 next), fixed viewport / device scale / locale / time zone, reduced motion, service workers blocked,
 ``page_init.js`` (dialogs, ``window.open`` and ``print`` become no-ops; Chart.js does not animate).
 A dialog the page still opens (``beforeunload``) is dismissed by Playwright itself, which does so
-whenever no ``dialog`` listener is attached (the interactive judge attaches its own). The document is served at ``SAMPLE_URL`` (a real https origin, so ``localStorage`` works).
+whenever no ``dialog`` listener is attached (the interactive judge attaches its own). The document
+is served at ``SAMPLE_URL`` (a real https origin, so ``localStorage`` works).
 
 Network: every request goes through one route handler. The sample document and files of the local
 :class:`~aesdata.render.assets.AssetStore` are answered from memory; navigations elsewhere get

@@ -2,17 +2,17 @@
 
 Two page sets (``--pages``): ``corpus``, variants of ``demo/corpus/html/*.html`` (the issue's set),
 and ``mixed``, those interleaved with generated Tailwind/Chart.js dashboards. Pool and baselines render
-the same pages (each baseline an even sample of the pool's pages) with the same network policy
-(asset store, everything else blocked), the same page treatment (``page_init.js``) and the same
-capture (``aesdata.render.html.capture``: settle, layout, full-page and first-viewport PNGs, blank
-check). The pool keeps per-sample isolation: a fresh browser context per page. Two baselines launch a
+the same pages (each baseline a sample with the pool's mix of pages, see ``baseline_sample``) with the
+same network policy (asset store, everything else blocked), the same page treatment (``page_init.js``)
+and the same capture (``aesdata.render.html.capture``: settle, layout, full-page and first-viewport
+PNGs, blank check). The pool keeps per-sample isolation: a fresh browser context per page. Two baselines launch a
 new browser per page: with aesdata's browser flags (the goal's comparison) and with the flags the
 papers' scripts use. Pool and baselines take turns in ``--rounds`` rounds, so that a slow spell of a
 shared machine weighs on both. Prints pages/s, the ratios (overall and per round), the pool's
 efficiency (measured pages/s over concurrency / median single-page render time in a warm pool) and
 the CPU-bound ceiling.
 
-    python bench/bench_render.py --n 200 --baseline-n 24 --rounds 4 --pages both
+    python bench/bench_render.py --n 200 --baseline-n 40 --rounds 4 --pages both
 """
 
 from __future__ import annotations
@@ -83,13 +83,17 @@ def pages(n: int, kind: str = "corpus") -> list[str]:
     return out
 
 
-def spread(htmls: list[str], k: int) -> list[str]:
-    """``k`` of ``htmls`` spread evenly over the list, in consecutive pairs (in the mixed set a corpus
-    page and a generated one, so both kinds are in the sample in the same proportion)."""
-    pairs = max(1, min(k, len(htmls)) // 2)
-    step = len(htmls) // 2 / pairs
-    picked = [i for p in range(pairs) for i in (2 * int(p * step), 2 * int(p * step) + 1)]
-    return [htmls[i] for i in picked if i < len(htmls)][:k]
+def baseline_sample(htmls: list[str], kind: str, k: int) -> list[str]:
+    """``k`` of the pool's pages for the naive baselines, spread evenly over one cycle of the page set, so
+    the baselines render the same mix of pages as the pool. The corpus set cycles through the demo
+    corpus, so with ``k`` = the corpus size (the default) every corpus page is rendered once; the mixed
+    set alternates corpus and generated pages and is sampled in such pairs."""
+    unit = 2 if kind == "mixed" else 1
+    n_corpus = max(1, len(list((ROOT / "demo/corpus/html").glob("*.html"))))
+    cycle = min(len(htmls), unit * n_corpus)
+    groups = max(1, min(k, cycle) // unit)
+    starts = [unit * (g * (cycle // unit) // groups) for g in range(groups)]
+    return [htmls[s + u] for s in starts for u in range(unit) if s + u < len(htmls)]
 
 
 def cpu_busy_s() -> float | None:
@@ -155,7 +159,7 @@ async def bench_set(kind: str, args: argparse.Namespace, store: AssetStore) -> N
     0.83 s from one second to the next on these), weighs on all three alike."""
     config = RenderConfig(concurrency=args.concurrency)
     htmls = pages(args.n, kind)
-    sample = spread(htmls, args.baseline_n)
+    sample = baseline_sample(htmls, kind, args.baseline_n)
     baselines = {  # same browser flags as the pool (the headline), and the flags the papers' scripts use
         "naive, aesdata's browser flags": list(LAUNCH_ARGS),
         "naive, papers' flags": ["--no-sandbox", "--disable-gpu"],
@@ -220,8 +224,9 @@ async def main() -> None:
     ap.add_argument(
         "--baseline-n",
         type=int,
-        default=24,
-        help="pages rendered by each naive baseline (a sample spread evenly over the pool's pages)",
+        default=40,
+        help="pages rendered by each naive baseline (spread evenly over one cycle of the page set, "
+        "see baseline_sample; 40 = each demo corpus page once)",
     )
     ap.add_argument(
         "--rounds", type=int, default=4, help="pool and baselines take turns this many times (see bench_set)"

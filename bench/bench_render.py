@@ -96,13 +96,16 @@ def baseline_sample(htmls: list[str], kind: str, k: int) -> list[str]:
     return [htmls[s + u] for s in starts for u in range(unit) if s + u < len(htmls)]
 
 
-def cpu_busy_s() -> float | None:
-    """CPU seconds all cores of the machine have been busy since boot (Linux ``/proc/stat``), else None."""
+def cpu_times_s() -> tuple[float, float] | None:
+    """(busy, stolen): CPU seconds, summed over all cores, that this machine has spent busy since boot
+    and that the hypervisor took from it (Linux ``/proc/stat``; stolen time is not counted as busy),
+    else None."""
     try:
         ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
     except OSError:
         return None
-    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+    hz = os.sysconf("SC_CLK_TCK")
+    return (sum(ticks) - ticks[3] - ticks[4] - ticks[7]) / hz, ticks[7] / hz
 
 
 async def naive(
@@ -165,7 +168,7 @@ async def bench_set(kind: str, args: argparse.Namespace, store: AssetStore) -> N
         "naive, papers' flags": ["--no-sandbox", "--disable-gpu"],
     }
     rounds = max(1, min(args.rounds, len(sample) // 2))
-    pool_s, pool_cpu, rows = 0.0, 0.0, []
+    pool_s, pool_cpu, pool_stolen, rows = 0.0, 0.0, 0.0, []
     base_s = dict.fromkeys(baselines, 0.0)
     base_ok = dict.fromkeys(baselines, 0)
     per_round: list[tuple[float, float]] = []  # (pool / naive with aesdata's flags, speed probe s)
@@ -175,11 +178,13 @@ async def bench_set(kind: str, args: argparse.Namespace, store: AssetStore) -> N
         median_s = statistics.median(singles) / 1000
         for part, part_sample in zip(rounds_of(htmls, rounds), rounds_of(sample, rounds), strict=True):
             probe = speed_probe()
-            t0, cpu0 = time.perf_counter(), cpu_busy_s()
+            t0, cpu0 = time.perf_counter(), cpu_times_s()
             rows += await render_many(pool, part)
-            seconds, cpu1 = time.perf_counter() - t0, cpu_busy_s()
+            seconds, cpu1 = time.perf_counter() - t0, cpu_times_s()
             pool_s += seconds
-            pool_cpu += (cpu1 - cpu0) if cpu0 is not None and cpu1 is not None else 0.0
+            if cpu0 is not None and cpu1 is not None:
+                pool_cpu += cpu1[0] - cpu0[0]
+                pool_stolen += cpu1[1] - cpu0[1]
             for name, flags in baselines.items():
                 b_s, b_ok = await naive(pw, part_sample, store, config, flags)
                 base_s[name] += b_s
@@ -212,9 +217,12 @@ async def bench_set(kind: str, args: argparse.Namespace, store: AssetStore) -> N
     )
     if pool_cpu > 0:
         per_page, cpus = pool_cpu / len(htmls), os.cpu_count() or 1
+        stolen = pool_stolen / (pool_s * cpus)  # share of the cores' time the hypervisor took
+        ceiling = cpus * (1 - stolen) / per_page
         print(
-            f"machine CPU busy {per_page * 1000:.0f} ms per pool page (all processes) -> CPU-bound ceiling "
-            f"{cpus / per_page:.2f} pages/s; the pool ran at {pool_rate * per_page / cpus:.0%} of it"
+            f"machine CPU busy {per_page * 1000:.0f} ms per pool page (all processes); the hypervisor took "
+            f"{stolen:.0%} of the CPU time meanwhile -> CPU-bound ceiling {ceiling:.2f} pages/s; the pool ran "
+            f"at {pool_rate / ceiling:.0%} of it"
         )
 
 

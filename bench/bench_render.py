@@ -1,16 +1,16 @@
 """Benchmark: the warm browser pool vs a new browser per page (the source papers' scripts).
 
-Two page sets (``--pages``): ``corpus``, variants of ``demo/corpus/html/*.html`` (the issue's set),
-and ``mixed``, those interleaved with generated Tailwind/Chart.js dashboards. Pool and baselines render
-the same pages (each baseline a sample with the pool's mix of pages, see ``baseline_sample``) with the
-same network policy (asset store, everything else blocked), the same page treatment (``page_init.js``)
-and the same capture (``aesdata.render.html.capture``: settle, layout, full-page and first-viewport
-PNGs, blank check). The pool keeps per-sample isolation: a fresh browser context per page. Two baselines launch a
-new browser per page: with aesdata's browser flags (the goal's comparison) and with the flags the
-papers' scripts use. Pool and baselines take turns in ``--rounds`` rounds, so that a slow spell of a
-shared machine weighs on both. Prints pages/s, the ratios (overall and per round), the pool's
-efficiency (measured pages/s over concurrency / median single-page render time in a warm pool) and
-the CPU-bound ceiling.
+Two page sets (``--pages``): ``corpus``, variants of ``demo/corpus/html/*.html`` (the issue's set), and
+``mixed``, those interleaved with generated Tailwind/Chart.js dashboards. Pool and baselines render the
+same pages (each baseline a sample with the pool's mix of pages, see ``baseline_sample``) with the same
+network policy (asset store, everything else blocked), the same page treatment (``page_init.js``) and
+the same capture (``aesdata.render.html.capture``: settle, layout, full-page and first-viewport PNGs,
+blank check). The pool keeps per-sample isolation: a fresh browser context per page. Two baselines
+launch a new browser per page: with aesdata's browser flags (the goal's comparison) and with the flags
+the papers' scripts use. Pool and baselines take turns in ``--rounds`` rounds, so that a slow spell of a
+shared machine weighs on both. Prints pages/s, the ratios (overall and per round), the pool's efficiency
+(measured pages/s over concurrency / median single-page render time in a warm pool) and the CPU-bound
+ceiling.
 
     python bench/bench_render.py --n 200 --baseline-n 40 --rounds 4 --pages both
 """

@@ -18,6 +18,30 @@ SCHEMA_VERSION = "1.0"
 #: HF ``datasets.Image``-compatible storage: ``{"bytes": <png>, "path": <name or null>}``.
 IMAGE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
 
+#: One requested asset of an HTML render (``render_assets`` items):
+#: ``url`` as the page wrote it (cut at 500 chars); ``kind`` script | stylesheet | font | image | other;
+#: ``answered_by`` exact (the version and file asked for) | same-major (another version of the same
+#: major) | other-major (another major: only when the pipeline opts in) | placeholder (a neutral image
+#: of the requested size) | blocked (not answered; ``note`` says why) | sri-rejected (answered, but the
+#: page's ``integrity`` did not match the bytes, so Chromium refused them); ``package`` / ``version``
+#: the npm package and version served (null when none); ``requested`` the version or range the URL
+#: named ("" when none); ``file`` the path served inside the package; ``sri`` ok (the page's integrity
+#: matched) | stripped (did not match; the attribute was removed and the file served) | rejected (did
+#: not match; left for Chromium to refuse) | none (no integrity attribute); ``note`` a short reason.
+RENDER_ASSET = pa.struct(
+    [
+        ("url", pa.string()),
+        ("kind", pa.string()),
+        ("answered_by", pa.string()),
+        ("package", pa.string()),
+        ("version", pa.string()),
+        ("requested", pa.string()),
+        ("file", pa.string()),
+        ("sri", pa.string()),
+        ("note", pa.string()),
+    ]
+)
+
 _GROUPS: dict[str, list[tuple[str, pa.DataType, str]]] = {
     "identity": [
         ("id", pa.string(), "stable content-derived id: sha256 of kind, instruction and code (16 hex)"),
@@ -70,6 +94,19 @@ _GROUPS: dict[str, list[tuple[str, pa.DataType, str]]] = {
         ("plot_stderr", pa.string(), "plot script stderr (truncated)"),
         ("plot_figures", pa.int32(), "number of figures the script produced"),
         ("render_meta_json", pa.string(), "renderer details (viewport, isolation, browser version), as JSON"),
+        (
+            "render_assets",
+            pa.list_(RENDER_ASSET),
+            "every file the page asked for outside itself (CDN libraries, stylesheets, fonts, images) and "
+            "what answered it; see RENDER_ASSET",
+        ),
+        (
+            "render_fidelity",
+            pa.string(),
+            "faithful (every script, stylesheet and font answered with the exact version asked for; remote "
+            "images may be placeholders) | degraded (a substitute version, or a font or image blocked) | "
+            "broken (a script or stylesheet blocked or rejected by SRI); null when no page was rendered",
+        ),
     ],
     "judges": [
         ("exec_pass", pa.bool_(), "execution judge verdict"),

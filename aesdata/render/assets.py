@@ -1,20 +1,28 @@
-"""The local asset store: pinned CDN libraries and web fonts, served to pages instead of the network.
+"""The asset store's answers: which bytes a page gets for each CDN file, font and image it asks for.
 
-Generated pages lean on CDNs (Tailwind Play CDN, Chart.js, D3, Three.js, Alpine, Bootstrap, Font
-Awesome, Google Fonts). Rendering must be offline and the same every time, so:
+Pages lean on CDNs (Tailwind's Play CDN, Chart.js, D3, Three.js, Bootstrap, Font Awesome, Google
+Fonts...). Rendering stays sealed (a page never reaches the network), and the renderer answers each
+such request itself, as the real CDN would:
 
-- ``assets.lock.json`` (in the repo) pins each npm package by name, version and the tarball's
-  sha512 ``integrity`` as the registry publishes it. :func:`pin_packages` writes entries from
-  ``npm view``; nothing else edits the lock.
-- :func:`fill_store` downloads each tarball once with ``npm pack`` (set-up time, never render time),
-  checks its sha512 against the lock and unpacks it into the store directory (``$AESDATA_ASSETS``,
-  default ``~/.cache/aesdata/assets``), one folder per ``name@version``.
-- :class:`AssetStore` maps a CDN URL (jsDelivr, unpkg, cdnjs, cdn.tailwindcss.com, code.jquery.com,
-  Google's jQuery and Bootstrap CDNs, Font Awesome's, fonts.googleapis.com) to a file of a pinned
-  package. A request for another version gets the nearest pinned version (same major first) and the
-  substitution is recorded. Google Fonts CSS is generated locally from ``@fontsource`` packages.
+1. :func:`~aesdata.render.cdn_urls.parse_cdn_url` says which npm package, version spec and file the URL
+   names (jsDelivr, unpkg, cdnjs, esm.sh, Font Awesome, Google Fonts, Tailwind Play...).
+2. :class:`AssetStore` resolves the spec to one version (pinned in the run's :class:`RunLock`, so a
+   re-render makes the same choice), makes sure that exact version is in the content-addressed
+   :class:`PackageStore` (fetching it from the npm registry, integrity-checked, when the network policy
+   is ``resolve``; ``offline`` uses the store only) and answers with the file's exact bytes.
+3. When the exact version cannot be had (offline and not stored, registry down, no such version), a
+   stored version of the same major may answer (``same-major``), another major only when the policy
+   opts in (``other-major``); otherwise the request is ``blocked``. Every answer says which.
 
-The URL mapping is hand-written: no library maps CDN URL conventions to npm package files.
+Google Fonts CSS is written from the ``@fontsource`` packages in the shape of the Google API's answer
+(``@font-face`` blocks per weight, style and subset with ``unicode-range``; ``font-display`` as asked).
+Remote images get a neutral placeholder of the size the URL asks for (:func:`placeholder_image`).
+
+The repo's ``assets.lock.json`` pins the packages set-up puts in the store ahead of time
+(:func:`fill_store`, ``aesdata assets fetch``): the in-page judge scripts and the libraries and fonts
+most pages use, so ``offline`` machines and tests have them.
+
+Hand-written where no library does it: CDN file layout conventions, fontsource -> Google CSS.
 """
 
 from __future__ import annotations
@@ -23,56 +31,48 @@ import base64
 import hashlib
 import json
 import mimetypes
-import os
 import re
-import shutil
-import subprocess
-import tarfile
-import tempfile
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlsplit
+from typing import Literal
+from urllib.parse import parse_qs, urlsplit
 
 from aesdata.errors import AesdataError
+from aesdata.render.cdn_urls import (
+    ASSET_HOST,
+    TAILWIND_PLAY,
+    FontsRequest,
+    NpmRef,
+    fontsource_name,
+    parse_cdn_url,
+)
+from aesdata.render.npm_store import (
+    PackageStore,
+    Registry,
+    RegistryError,
+    RunLock,
+    is_exact,
+    major_of,
+    resolve_spec,
+    store_dir,
+)
+
+__all__ = ["ASSET_HOST", "AssetPolicy", "AssetStore", "Answer", "store_dir"]
 
 LOCK_PATH = Path(__file__).with_name("assets.lock.json")
-#: Host of generated URLs (font files referenced by generated Google Fonts CSS). ``.invalid`` never
-#: resolves, so even a routing bug cannot send such a request anywhere.
-ASSET_HOST = "assets.aesdata.invalid"
-_MARKER = ".aesdata-integrity"
+AnsweredBy = Literal["exact", "same-major", "other-major", "placeholder", "blocked", "sri-rejected"]
+_RANK = {"exact": 0, "same-major": 1, "other-major": 2, "placeholder": 3, "blocked": 4, "sri-rejected": 5}
 
-_CDNJS_NAMES = {
-    "three.js": "three",
-    "chart.js": "chart.js",
-    "d3": "d3",
-    "alpinejs": "alpinejs",
-    "alpine.js": "alpinejs",
-    "bootstrap": "bootstrap",
-    "twitter-bootstrap": "bootstrap",
-    "font-awesome": "@fortawesome/fontawesome-free",
-    "jquery": "jquery",
-    "gsap": "gsap",
-    "animate.css": "animate.css",
-    "tailwindcss": "tailwindcss",
-}
-#: Files renamed between majors: the old classic-script name -> the pinned version's equivalent.
+#: Files renamed between majors, used only when a substitute version answers: old name -> new name.
 _FILE_ALIASES = {
     "chart.js": {
         name: "dist/chart.umd.min.js"
-        for name in (
-            "chart.min.js",
-            "Chart.min.js",
-            "Chart.js",
-            "Chart.bundle.min.js",
-            "Chart.bundle.js",
-            "chart.js",
-        )
+        for name in ("chart.min.js", "Chart.min.js", "Chart.js", "Chart.bundle.min.js", "Chart.bundle.js")
     },
 }
-_TAILWIND_PLAY = "tailwindcss-cdn"
-_FA = "@fortawesome/fontawesome-free"
 _CONTENT_TYPES = {
     ".js": "application/javascript",
     ".mjs": "application/javascript",
@@ -92,7 +92,7 @@ _CONTENT_TYPES = {
 # --------------------------------------------------------------------------------------------- lock
 @dataclass(frozen=True)
 class LockedPackage:
-    """One pinned npm package: ``name``, ``version``, sha512 ``integrity`` (SRI form), ``note``."""
+    """One pre-pinned npm package: ``name``, ``version``, sha512 ``integrity`` (SRI form), ``note``."""
 
     name: str
     version: str
@@ -115,48 +115,6 @@ def lock_hash(path: Path = LOCK_PATH) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
-def pin_packages(specs: list[tuple[str, str]], path: Path = LOCK_PATH) -> list[LockedPackage]:
-    """Resolve ``(npm spec, note)`` pairs with ``npm view`` and write them as the lock at ``path``.
-
-    A maintenance step (changing pins), not part of set-up. Returns the written entries.
-    """
-    entries: list[LockedPackage] = []
-    for spec, note in specs:
-        out = _npm(["view", spec, "name", "version", "dist.integrity", "--json"])
-        info = json.loads(out)
-        if isinstance(info, list):  # a range matched several versions: take the newest
-            info = info[-1]
-        entries.append(LockedPackage(info["name"], info["version"], info["dist.integrity"], note))
-    payload = {"lock_version": 1, "packages": [e.__dict__ for e in entries]}
-    path.write_text(json.dumps(payload, indent=1) + "\n")
-    return entries
-
-
-def store_dir() -> Path:
-    """The store directory: ``$AESDATA_ASSETS`` or ``~/.cache/aesdata/assets``."""
-    return Path(os.environ.get("AESDATA_ASSETS") or Path.home() / ".cache" / "aesdata" / "assets")
-
-
-def _npm(args: list[str], cwd: Path | None = None) -> str:
-    npm = shutil.which("npm")
-    if npm is None:
-        raise AesdataError(
-            "npm is needed to fill the asset store but is not on PATH.", "Install Node.js 18+ with npm."
-        )
-    proc = subprocess.run([npm, *args], capture_output=True, text=True, cwd=cwd, timeout=300)
-    if proc.returncode != 0:
-        raise AesdataError(
-            f"`npm {' '.join(args)}` failed: {proc.stderr.strip()[-400:]}",
-            "Check that the npm registry is reachable.",
-        )
-    return proc.stdout
-
-
-def _sri_sha512(path: Path) -> str:
-    digest = hashlib.sha512(path.read_bytes()).digest()
-    return "sha512-" + base64.b64encode(digest).decode()
-
-
 def package_dir(pkg: LockedPackage, root: Path) -> Path:
     """Folder of ``pkg`` inside the store ``root``."""
     return root / pkg.key.replace("/", "__")
@@ -164,13 +122,8 @@ def package_dir(pkg: LockedPackage, root: Path) -> Path:
 
 def missing_packages(root: Path | None = None, lock_path: Path = LOCK_PATH) -> list[LockedPackage]:
     """Return the locked packages not (or not verifiably) present in the store."""
-    root = root or store_dir()
-    out = []
-    for pkg in load_lock(lock_path):
-        marker = package_dir(pkg, root) / _MARKER
-        if not marker.is_file() or marker.read_text().strip() != pkg.integrity:
-            out.append(pkg)
-    return out
+    store = PackageStore(root or store_dir())
+    return [p for p in load_lock(lock_path) if store.integrity(p.name, p.version) != p.integrity]
 
 
 def store_status(root: Path | None = None, lock_path: Path = LOCK_PATH) -> tuple[bool, str]:
@@ -185,233 +138,319 @@ def store_status(root: Path | None = None, lock_path: Path = LOCK_PATH) -> tuple
 
 
 def fill_store(
-    root: Path | None = None, lock_path: Path = LOCK_PATH, log: Callable[[str], None] = print
+    root: Path | None = None,
+    lock_path: Path = LOCK_PATH,
+    log: Callable[[str], None] = print,
+    registry: Registry | None = None,
 ) -> dict[str, int]:
     """Download, integrity-check and unpack every locked package missing from the store.
 
-    Uses ``npm pack <name>@<version>`` (the registry's own client). A tarball whose sha512 differs
-    from the lock raises :class:`AesdataError` and nothing of it is kept. Returns counts
-    ``{"present": n, "fetched": m}``.
+    The tarball must match the lock's sha512; a mismatch raises :class:`AesdataError` and nothing of
+    it is kept. Returns counts ``{"present": n, "fetched": m}``.
     """
-    root = root or store_dir()
-    root.mkdir(parents=True, exist_ok=True)
-    todo = missing_packages(root, lock_path)
+    store = PackageStore(root or store_dir())
+    registry = registry or Registry(timeout_s=120)
+    todo = missing_packages(store.root, lock_path)
     total = len(load_lock(lock_path))
     for pkg in todo:
-        with tempfile.TemporaryDirectory(dir=root) as tmp:
-            tmpdir = Path(tmp)
-            out = json.loads(_npm(["pack", pkg.key, "--json", "--pack-destination", str(tmpdir)], cwd=tmpdir))
-            tarball = tmpdir / out[0]["filename"]
-            actual = _sri_sha512(tarball)
-            if actual != pkg.integrity:
-                raise AesdataError(
-                    f"Integrity mismatch for {pkg.key}: lock says {pkg.integrity[:24]}..., registry gave {actual[:24]}...",
-                    "The package was republished or the download is corrupt; re-pin it deliberately with pin_packages.",
-                )
-            unpack = tmpdir / "unpacked"
-            with tarfile.open(tarball) as tar:
-                tar.extractall(unpack, filter="data")
-            inner = next(unpack.iterdir())  # npm tarballs hold one top folder, usually "package/"
-            (inner / _MARKER).write_text(pkg.integrity + "\n")
-            dest = package_dir(pkg, root)
-            if dest.exists():
-                shutil.rmtree(dest)
-            inner.rename(dest)
+        try:
+            doc = registry.packument(pkg.name)
+            dist = doc["versions"][pkg.version]["dist"]
+            data = registry.tarball(dist["tarball"])
+        except (RegistryError, KeyError) as e:
+            raise AesdataError(
+                f"Could not download {pkg.key} from {registry.url}: {e}.",
+                "Check that the npm registry is reachable (or set AESDATA_NPM_REGISTRY to a mirror).",
+            ) from None
+        try:
+            store.install(pkg.name, pkg.version, pkg.integrity, data)
+        except ValueError:
+            raise AesdataError(
+                f"Integrity mismatch for {pkg.key}: the lock says {pkg.integrity[:24]}..., the registry "
+                f"gave {dist.get('integrity', '?')[:24]}...",
+                "The package was republished or the download is corrupt; re-pin it deliberately.",
+            ) from None
         log(f"asset store: {pkg.key} ok")
     return {"present": total - len(todo), "fetched": len(todo)}
 
 
-# ---------------------------------------------------------------------------------------- mapping
+# ------------------------------------------------------------------------------------------- answers
 @dataclass(frozen=True)
-class Asset:
-    """A request answered from the store: ``body`` bytes, ``content_type``, and provenance
-    (``package``, ``version``, ``path`` inside the package, ``requested_version`` as the URL said)."""
+class AssetPolicy:
+    """How the store answers. ``network``: ``resolve`` (fetch missing exact versions from the registry)
+    | ``offline`` (store only); ``fallback``: ``same-major`` (a stored version of the same major may
+    stand in) | ``other-major`` (any stored version) | ``none``; ``images``: ``placeholder`` | ``block``
+    (remote images); ``sri``: ``strip`` (a file whose bytes differ from the page's ``integrity`` is
+    served with the attribute removed) | ``reject`` (left for Chromium to refuse);
+    ``registry_timeout_s``: bound of each registry call."""
 
-    body: bytes
+    network: Literal["resolve", "offline"] = "resolve"
+    fallback: Literal["same-major", "other-major", "none"] = "same-major"
+    images: Literal["placeholder", "block"] = "placeholder"
+    sri: Literal["strip", "reject"] = "strip"
+    registry_timeout_s: float = 8.0
+
+
+@dataclass
+class Answer:
+    """The store's answer to one URL. ``body`` is ``None`` when nothing is served (blocked).
+    ``parts``: one record per thing the URL asked for (a combine URL names several files, a Google
+    Fonts URL several families): ``answered_by``, ``package``, ``version``, ``requested``, ``file``,
+    ``note``."""
+
+    body: bytes | None
     content_type: str
-    package: str
-    version: str
-    path: str
-    requested_version: str | None
+    parts: list[dict[str, str | None]] = field(default_factory=list)
+
+    @property
+    def answered_by(self) -> str:
+        """The worst ``answered_by`` of the parts."""
+        return max((p["answered_by"] or "blocked" for p in self.parts), key=_RANK.__getitem__)
+
+    @property
+    def package(self) -> str | None:
+        return ",".join(sorted({p["package"] for p in self.parts if p["package"]})) or None
+
+    @property
+    def version(self) -> str | None:
+        return ",".join(sorted({p["version"] for p in self.parts if p["version"]})) or None
+
+    @property
+    def path(self) -> str | None:
+        return ",".join(p["file"] for p in self.parts if p["file"]) or None
 
     @property
     def substituted(self) -> bool:
-        """True when the page asked for a version other than the one served."""
-        return self.requested_version not in (None, "", "latest", self.version)
+        """True when a version other than the one asked for answered."""
+        return self.answered_by in ("same-major", "other-major")
 
 
-def _vtuple(text: str) -> tuple[int, ...]:
-    return tuple(int(n) for n in re.findall(r"\d+", text)[:3])
-
-
-def _split_spec(spec_and_path: str) -> tuple[str, str | None, str]:
-    """``"@scope/name@1.2/dist/x.js"`` -> ``("@scope/name", "1.2", "dist/x.js")``."""
-    parts = spec_and_path.lstrip("/").split("/")
-    n = 2 if parts[0].startswith("@") else 1
-    spec, rest = "/".join(parts[:n]), "/".join(parts[n:])
-    name, _, version = (
-        spec.rpartition("@") if spec.count("@") > (1 if spec.startswith("@") else 0) else (spec, "", "")
-    )
-    return name, version or None, rest
+def _part(
+    answered_by: str,
+    package: str | None = None,
+    version: str | None = None,
+    requested: str = "",
+    file: str | None = None,
+    note: str = "",
+) -> dict[str, str | None]:
+    return {
+        "answered_by": answered_by,
+        "package": package,
+        "version": version,
+        "requested": requested,
+        "file": file,
+        "note": note[:200],
+    }
 
 
 class AssetStore:
-    """Maps CDN URLs to files of the pinned packages in a filled store (see module docstring).
+    """Answers CDN URLs from the package store (see the module docstring).
 
-    ``root``: the store folder; ``lock_path``: the lock. :meth:`lookup` returns an :class:`Asset` or
-    ``None`` (the caller blocks the request). File bodies are cached in memory.
+    ``root``: the store folder (default ``$AESDATA_ASSETS``); ``policy``: :class:`AssetPolicy`;
+    ``run_lock``: the run's pins (default: in memory); ``registry``: the npm registry client (default
+    ``$AESDATA_NPM_REGISTRY``, bounded by ``policy.registry_timeout_s``). Thread-safe: the browser
+    pool calls :meth:`lookup` from worker threads.
     """
 
-    def __init__(self, root: Path | None = None, lock_path: Path = LOCK_PATH) -> None:
-        self.root = root or store_dir()
+    def __init__(
+        self,
+        root: Path | None = None,
+        lock_path: Path = LOCK_PATH,
+        policy: AssetPolicy | None = None,
+        run_lock: RunLock | None = None,
+        registry: Registry | None = None,
+    ) -> None:
+        self.policy = policy or AssetPolicy()
+        self.store = PackageStore(root)
+        self.root = self.store.root
         self.lock_path = lock_path
-        self.packages: dict[str, list[LockedPackage]] = {}
-        for pkg in load_lock(lock_path):
-            if (package_dir(pkg, self.root) / _MARKER).is_file():
-                self.packages.setdefault(pkg.name, []).append(pkg)
-        for versions in self.packages.values():
-            versions.sort(key=lambda p: _vtuple(p.version))
-        self._basenames: dict[str, dict[str, str]] = {}
+        self.run_lock = run_lock or RunLock()
+        self.registry = registry or Registry(timeout_s=self.policy.registry_timeout_s)
+        self._index: dict[Path, dict[str, str]] = {}
+        self._resolved: dict[tuple[str, str], tuple[str | None, str, str]] = {}
+        self._mutex = threading.Lock()
 
     @property
     def complete(self) -> bool:
-        """True when every locked package is present."""
+        """True when every package of the repo lock is present."""
         return not missing_packages(self.root, self.lock_path)
 
     def installed(self) -> list[str]:
-        """``name@version`` of every package present in the store."""
-        return sorted(p.key for versions in self.packages.values() for p in versions)
+        """``name@version`` of every package of the repo lock present in the store."""
+        return sorted(p.key for p in load_lock(self.lock_path) if self.store.path(p.name, p.version))
 
-    # -- version and file choice --------------------------------------------------------------
-    def _candidates(self, name: str, requested: str | None) -> list[LockedPackage]:
-        """Pinned versions of ``name``, best first: exact; same major (same minor for 0.x) with the
-        requested prefix; same major; then by distance of (major, minor, patch); newest wins ties."""
-        versions = self.packages.get(name, [])
-        want = _vtuple(requested or "")
-        if not want:
-            return versions[::-1]
-        family = want[:2] if want[0] == 0 else want[:1]
+    # -- versions ----------------------------------------------------------------------------------
+    def resolve(self, name: str, spec: str) -> tuple[str | None, str, str]:
+        """Choose the version answering ``name@spec``: (version or None, answered_by, note).
 
-        def rank(pkg: LockedPackage) -> tuple:
-            have = _vtuple(pkg.version)
-            return (
-                pkg.version != requested,
-                have[: len(want)] != want,
-                have[: len(family)] != family,
-                tuple(abs(a - b) for a, b in zip(have, want, strict=False)),
-                tuple(-n for n in have),
-            )
+        Pinned in the run lock on first use; an exact version missing from the store is fetched when
+        the policy allows. Cached per store."""
+        key = (name, spec)
+        with self._mutex:
+            if key in self._resolved:
+                return self._resolved[key]
+        with self.store.lock_for(f"{name}@{spec}"):
+            with self._mutex:
+                if key in self._resolved:
+                    return self._resolved[key]
+            result = self._resolve(name, spec)
+            with self._mutex:
+                self._resolved[key] = result
+        return result
 
-        return sorted(versions, key=rank)
+    def _resolve(self, name: str, spec: str) -> tuple[str | None, str, str]:
+        pinned = self.run_lock.get(name, spec)
+        want = pinned or (spec.lstrip("v") if is_exact(spec) else None)
+        note = ""
+        if want is None:  # a range, a tag or nothing: choose among published (or stored) versions
+            if self.policy.network == "resolve":
+                try:
+                    doc = self.registry.packument(name)
+                    want = resolve_spec(spec, list(doc.get("versions", {})), doc.get("dist-tags", {}))
+                    if want is None:
+                        note = f"no published version of {name} matches {spec!r}"
+                except RegistryError as e:
+                    note = str(e)
+            if want is None and not note.startswith("no published"):
+                want = resolve_spec(spec, self.store.versions(name))  # offline: the store's versions
+                note = note or ("" if want else "offline: no stored version matches")
+        if want is not None:
+            have = self.store.path(name, want)
+            if have is None and self.policy.network == "resolve":
+                note = self._fetch(name, want)
+                have = self.store.path(name, want)
+            elif have is None:
+                note = f"offline: {name}@{want} is not in the store"
+            if have is not None:
+                self.run_lock.put(name, spec, want, self.store.integrity(name, want) or "")
+                return want, "exact", ""
+        return self._fallback(name, spec, want, note)
 
-    def _index(self, pkg: LockedPackage) -> dict[str, str]:
-        key = pkg.key
-        if key not in self._basenames:
-            base = package_dir(pkg, self.root)
-            index: dict[str, str] = {}
-            for path in sorted(base.rglob("*"), key=lambda p: (len(p.parts), str(p))):
-                if path.is_file():
-                    index.setdefault(path.name, str(path.relative_to(base)))
-            self._basenames[key] = index
-        return self._basenames[key]
+    def _fetch(self, name: str, version: str) -> str:
+        """Fetch ``name@version`` into the store; return "" or a short failure note."""
+        try:
+            doc = self.registry.packument(name)
+            dist = doc.get("versions", {}).get(version, {}).get("dist")
+            if not dist:
+                return f"{name}@{version} is not published"
+            data = self.registry.tarball(dist["tarball"])
+            self.store.install(name, version, dist["integrity"], data)
+            return ""
+        except RegistryError as e:
+            return str(e)
+        except (ValueError, KeyError) as e:
+            return f"registry: {e}"
 
-    def _entry_file(self, pkg: LockedPackage) -> str | None:
-        meta = json.loads((package_dir(pkg, self.root) / "package.json").read_text())
-        for field in ("jsdelivr", "unpkg", "browser", "main"):
-            value = meta.get(field)
-            if isinstance(value, str):
-                return value.lstrip("./")
-        return None
+    def _fallback(self, name: str, spec: str, want: str | None, note: str) -> tuple[str | None, str, str]:
+        stored = self.store.versions(name)
+        if not stored or self.policy.fallback == "none":
+            return None, "blocked", note or f"{name} is not in the store"
+        target = want or spec
+        family = major_of(target) if re.search(r"\d", target) else None
+        same = [v for v in stored if family is None or major_of(v) == family]
+        pick = resolve_spec("", same) if same else None
+        if pick:
+            return pick, "same-major", note
+        if self.policy.fallback == "other-major":
+            return resolve_spec("", stored), "other-major", note
+        return None, "blocked", note or f"no stored {name} of the same major as {target}"
 
-    def _file(self, pkg: LockedPackage, path: str) -> str | None:
-        base = package_dir(pkg, self.root)
+    # -- files -------------------------------------------------------------------------------------
+    def _entry(self, base: Path, esm: bool) -> str | None:
+        try:
+            meta = json.loads((base / "package.json").read_text())
+        except (OSError, ValueError):
+            return None
+        fields = (
+            ("module", "browser", "jsdelivr", "unpkg", "main")
+            if esm
+            else ("jsdelivr", "unpkg", "browser", "main")
+        )
+        for name in fields:
+            value = meta.get(name)
+            if isinstance(value, str) and value:
+                entry = value.removeprefix("./")
+                if (base / entry).is_file():
+                    return entry
+                if (base / f"{entry}.js").is_file():
+                    return f"{entry}.js"
+        return "index.js" if (base / "index.js").is_file() else None
+
+    def _file(self, name: str, base: Path, path: str, substitute: bool, esm: bool) -> str | None:
+        """The file of the package at ``base`` that answers ``path`` ("" = the entry point)."""
         path = path.strip("/")
         if not path:
-            path = self._entry_file(pkg) or ""
-        if not path or ".." in path.split("/"):
+            return self._entry(base, esm)
+        if ".." in path.split("/"):
             return None
-        alias = _FILE_ALIASES.get(pkg.name, {}).get(Path(path).name)
-        if alias and (base / alias).is_file():
-            return alias
+        if substitute:
+            alias = _FILE_ALIASES.get(name, {}).get(Path(path).name)
+            if alias and (base / alias).is_file():
+                return alias
         stem_min = re.sub(r"\.min(\.\w+)$", r"\1", path)
         with_min = re.sub(r"(?<!\.min)(\.(js|css))$", r".min\1", path)
-        for cand in (path, f"dist/{path}", stem_min, f"dist/{stem_min}", with_min, f"dist/{with_min}"):
+        for cand in (path, f"dist/{path}", with_min, f"dist/{with_min}", stem_min, f"dist/{stem_min}"):
             if (base / cand).is_file():
                 return cand
-        index = self._index(pkg)
-        for name in (Path(path).name, Path(with_min).name, Path(stem_min).name):
-            if name in index:
-                return index[name]
+        index = self._basenames(base)  # cdnjs flattens some layouts (three.js/r128/three.min.js)
+        for leaf in (Path(path).name, Path(with_min).name):
+            if leaf in index:
+                return index[leaf]
         return None
 
-    def _asset(self, name: str, requested: str | None, path: str) -> Asset | None:
-        for pkg in self._candidates(name, requested):
-            rel = self._file(pkg, path)
-            if rel is not None:
-                break
-        else:
+    def _basenames(self, base: Path) -> dict[str, str]:
+        with self._mutex:
+            if base in self._index:
+                return self._index[base]
+        index: dict[str, str] = {}
+        for p in sorted(base.rglob("*"), key=lambda p: (len(p.parts), str(p))):
+            if p.is_file():
+                index.setdefault(p.name, str(p.relative_to(base)))
+        with self._mutex:
+            self._index[base] = index
+        return index
+
+    def _npm(self, ref: NpmRef) -> tuple[bytes | None, str, dict[str, str | None]]:
+        version, how, note = self.resolve(ref.name, ref.spec)
+        if version is None:
+            return None, "", _part("blocked", ref.name, None, ref.spec, ref.file, note)
+        base = self.store.path(ref.name, version)
+        assert base is not None
+        rel = self._file(ref.name, base, ref.file, how != "exact", ref.esm)
+        if rel is None:
+            why = f"{ref.file or 'entry point'} is not in {ref.name}@{version}"
+            return None, "", _part("blocked", ref.name, version, ref.spec, ref.file, why)
+        if ref.esm:
+            note = (note + "; " if note else "") + "ES module build stands in for the CDN's bundle"
+        body = _read(str(base / rel))
+        return body, _content_type(rel), _part(how, ref.name, version, ref.spec, rel, note)
+
+    # -- URLs --------------------------------------------------------------------------------------
+    def lookup(self, url: str) -> Answer | None:
+        """The answer for ``url``, or ``None`` when the URL names nothing on npm (an unknown host)."""
+        request = parse_cdn_url(url)
+        if request is None:
             return None
-        body = _read(str(package_dir(pkg, self.root) / rel))
-        ctype = (
-            _CONTENT_TYPES.get(Path(rel).suffix) or mimetypes.guess_type(rel)[0] or "application/octet-stream"
-        )
-        return Asset(body, ctype, pkg.name, pkg.version, rel, requested)
+        if request.fonts is not None:
+            return self._google_fonts(request.fonts)
+        if request.tailwind_play is not None:
+            return self._tailwind_play(*request.tailwind_play)
+        bodies, parts, ctype = [], [], ""
+        for ref in request.refs:
+            body, one_type, part = self._npm(ref)
+            parts.append(part)
+            if body is not None:
+                bodies.append(body)
+                ctype = ctype or one_type
+        if not bodies:
+            return Answer(None, "", parts)
+        return Answer(b"\n".join(bodies), ctype, parts)
 
-    # -- URL conventions -------------------------------------------------------------------------
-    def lookup(self, url: str) -> Asset | None:
-        """Return the store's answer for ``url``, or ``None`` when the store has nothing for it."""
-        parts = urlsplit(url)
-        host, path = parts.hostname or "", unquote(parts.path)
-        query = parse_qs(parts.query)
-        if host == ASSET_HOST and path.startswith("/npm/"):
-            name, version, rest = _split_spec(path[len("/npm/") :])
-            return self._asset(name, version, rest)
-        if host == "cdn.jsdelivr.net" and path.startswith("/npm/"):
-            if path.endswith("/+esm"):
-                return None
-            name, version, rest = _split_spec(path[len("/npm/") :])
-            return self._asset(name, version, rest)
-        if host == "unpkg.com":
-            if "module" in query:
-                return None
-            name, version, rest = _split_spec(path)
-            return self._asset(name, version, rest)
-        if host == "cdnjs.cloudflare.com" and path.startswith("/ajax/libs/"):
-            lib, _, rest = path[len("/ajax/libs/") :].partition("/")
-            version, _, file = rest.partition("/")
-            name = _CDNJS_NAMES.get(lib.lower())
-            if name == "three" and version.startswith("r"):
-                version = f"0.{version[1:]}.0"
-            return self._asset(name, version, file) if name else None
-        if host == "cdn.tailwindcss.com":
-            return self._tailwind_play(path, query)
-        if host == "code.jquery.com":
-            m = re.match(r"/jquery-(\d[\w.]*?)(\.slim)?(\.min)?\.js$", path)
-            return (
-                self._asset("jquery", m.group(1), f"dist/jquery{m.group(2) or ''}{m.group(3) or ''}.js")
-                if m
-                else None
-            )
-        if host == "ajax.googleapis.com" and path.startswith("/ajax/libs/jquery/"):
-            version, _, file = path[len("/ajax/libs/jquery/") :].partition("/")
-            return self._asset("jquery", version, f"dist/{file}")
-        if host.endswith("bootstrapcdn.com") and "/bootstrap/" in path:
-            version, _, file = path.split("/bootstrap/", 1)[1].partition("/")
-            return self._asset("bootstrap", version, f"dist/{file}")
-        if host.endswith("bootstrapcdn.com") and "/font-awesome/" in path:
-            version, _, file = path.split("/font-awesome/", 1)[1].partition("/")
-            return self._asset(_FA, version, file)
-        if host == "use.fontawesome.com" and path.startswith("/releases/v"):
-            version, _, file = path[len("/releases/v") :].partition("/")
-            return self._asset(_FA, version, file)
-        if host == "kit.fontawesome.com" and path.endswith(".js"):
-            return self._asset(_FA, None, "js/all.min.js")  # a kit's icons, as the free SVG+JS build
-        if host == "fonts.googleapis.com":
-            return self._google_fonts(path, query)
-        return None
+    def prepare(self, urls: list[str]) -> list[Answer]:
+        """Resolve (and fetch) everything ``urls`` name, as a page load would; return the answers."""
+        return [a for a in map(self.lookup, urls) if a is not None]
 
-    def _tailwind_play(self, path: str, query: dict[str, list[str]]) -> Asset | None:
-        plugins = [p for p in ",".join(query.get("plugins", [])).split(",") if p]
+    def _tailwind_play(self, version: str, plugins: tuple[str, ...]) -> Answer:
         file = (
             "tailwindcss.js"
             if not plugins
@@ -421,109 +460,160 @@ class AssetStore:
                 else "tailwindcss-with-all-plugins.js"
             )
         )
-        version = path.strip("/") or None
-        candidates = self._candidates(_TAILWIND_PLAY, None)
-        if not candidates:
-            return None
-        pkg = candidates[0]
-        if version and (package_dir(pkg, self.root) / version / file).is_file():
-            file = f"{version}/{file}"
-        asset = self._asset(_TAILWIND_PLAY, pkg.version, file)
-        if asset is None:
-            return None
-        return Asset(asset.body, asset.content_type, asset.package, asset.version, asset.path, version)
-
-    # -- Google Fonts -------------------------------------------------------------------------------
-    def _google_fonts(self, path: str, query: dict[str, list[str]]) -> Asset | None:
-        if path == "/icon":
-            families = [(f, [(400, "normal")]) for f in query.get("family", [""])[0].split("|")]
-        elif path in ("/css", "/css2"):
-            families = []
-            for spec in query.get("family", []):
-                for one in spec.split("|") if path == "/css" else [spec]:
-                    families.append(_parse_family(one, v2=path == "/css2"))
+        pkg_version, how, note = self.resolve(TAILWIND_PLAY, "latest")
+        if pkg_version is None:
+            return Answer(None, "", [_part("blocked", TAILWIND_PLAY, None, version, file, note)])
+        base = self.store.path(TAILWIND_PLAY, pkg_version)
+        assert base is not None
+        if version and (base / version / file).is_file():
+            rel, how = f"{version}/{file}", "exact"
+        elif version and version != pkg_version:
+            rel, how = file, "same-major" if major_of(version) == major_of(pkg_version) else "other-major"
+            note = f"Play CDN {version} is not republished on npm; {pkg_version} answers"
+            if how == "other-major" and self.policy.fallback != "other-major":
+                return Answer(None, "", [_part("blocked", TAILWIND_PLAY, None, version, file, note)])
         else:
-            return None
-        display = query.get("display", ["swap"])[0]
-        css: list[str] = []
-        served: list[str] = []
-        for family, styles in families:
-            block = self._font_css(family, styles, display)
-            if block:
-                css.append(block)
-                served.append(family)
-        if not css:
-            return None
-        body = "\n".join(css).encode()
-        return Asset(body, "text/css", "@fontsource/*", "", ",".join(served), None)
-
-    def _font_css(self, family: str, styles: list[tuple[int, str]], display: str) -> str | None:
-        name = "@fontsource/" + re.sub(r"[^a-z0-9]+", "-", family.lower()).strip("-")
-        candidates = self._candidates(name, None)
-        if not candidates:
-            return None
-        pkg = candidates[0]
-        base = package_dir(pkg, self.root)
-        available = sorted(
-            {
-                int(m.group(1))
-                for f in base.glob("*.css")
-                if (m := re.fullmatch(r"(\d+)(-italic)?\.css", f.name))
-            }
+            rel = file
+        body = _read(str(base / rel))
+        return Answer(
+            body, "application/javascript", [_part(how, TAILWIND_PLAY, pkg_version, version, rel, note)]
         )
-        if not available:
-            available = [400]
-        chunks = []
+
+    def _google_fonts(self, request: FontsRequest) -> Answer:
+        css: list[str] = []
+        parts = []
+        for family, styles in request.families:
+            name = fontsource_name(family)
+            version, how, note = self.resolve(name, "latest")
+            if version is None:
+                parts.append(
+                    _part("blocked", name, None, "", family, note or f"no fontsource package for {family}")
+                )
+                continue
+            block, missing = self._font_css(name, version, styles, request.display)
+            if missing:
+                how = "same-major" if how == "exact" else how
+                note = (note + "; " if note else "") + f"nearest weight for {', '.join(missing)}"
+            css.append(block)
+            if family.lower().startswith("material icons") or family.lower().startswith("material symbols"):
+                css.append(_MATERIAL_ICONS_CLASS.replace("FAMILY", family))
+            parts.append(_part(how, name, version, "", family, note))
+        if not css:
+            return Answer(None, "", parts)
+        return Answer("\n".join(css).encode(), "text/css; charset=utf-8", parts)
+
+    def _font_css(
+        self, name: str, version: str, styles: list[tuple[int, str]], display: str
+    ) -> tuple[str, list[str]]:
+        """The @font-face CSS of ``name@version`` for ``styles``; and the styles answered by a nearest weight."""
+        base = self.store.path(name, version)
+        assert base is not None
+        have = {
+            (int(m.group(1)), "italic" if m.group(2) else "normal")
+            for f in base.glob("*.css")
+            if (m := re.fullmatch(r"(\d+)(-italic)?\.css", f.name))
+        } or {(400, "normal")}
+        weights = sorted({w for w, _ in have})
+        chunks, missing = [], []
         for weight, style in styles:
-            weights = [weight] if weight >= 0 else available  # -1 = a range: every weight in it
-            for w in weights:
-                if w not in available:
-                    w = min(available, key=lambda a: abs(a - w))
-                css_name = f"{w}-italic.css" if style == "italic" else f"{w}.css"
-                css_file = base / css_name
+            wanted = ([w for w, s in have if s == style] or weights) if weight < 0 else [weight]
+            for w in sorted(set(wanted)):
+                pick = (w, style) if (w, style) in have else None
+                if pick is None:
+                    near = min(weights, key=lambda a: abs(a - w))
+                    pick = (near, style) if (near, style) in have else (near, "normal")
+                    missing.append(f"{w}{' italic' if style == 'italic' else ''}")
+                css_file = base / (f"{pick[0]}-italic.css" if pick[1] == "italic" else f"{pick[0]}.css")
                 if not css_file.is_file():
                     css_file = base / "index.css"
                 text = _read(str(css_file)).decode()
-                text = text.replace("url(./files/", f"url(https://{ASSET_HOST}/npm/{pkg.key}/files/")
-                chunks.append(re.sub(r"font-display:\s*\w+", f"font-display: {display}", text))
-        if family.lower().startswith("material icons"):
-            chunks.append(_MATERIAL_ICONS_CLASS.replace("FAMILY", family))
-        return "\n".join(dict.fromkeys(chunks))
+                text = text.replace("url(./files/", f"url(https://{ASSET_HOST}/npm/{name}@{version}/files/")
+                if pick != (w, style):  # the API answers the weight asked for, drawn by the nearest one
+                    text = re.sub(r"font-weight:\s*\d+", f"font-weight: {w}", text)
+                if display == "auto":
+                    text = re.sub(r"\s*font-display:\s*\w+;", "", text)
+                else:
+                    text = re.sub(r"font-display:\s*\w+", f"font-display: {display}", text)
+                chunks.append(text)
+        return "\n".join(dict.fromkeys(chunks)), missing
 
 
 _MATERIAL_ICONS_CLASS = """.material-icons { font-family: 'FAMILY'; font-weight: normal; font-style: normal; font-size: 24px;
  line-height: 1; letter-spacing: normal; text-transform: none; display: inline-block; white-space: nowrap;
  word-wrap: normal; direction: ltr; -webkit-font-smoothing: antialiased; font-feature-settings: 'liga'; }"""
 
+_IMAGE_EXT = re.compile(r"\.(png|jpe?g|gif|webp|avif|bmp|ico|svg)$", re.I)
+_IMAGE_HOSTS = re.compile(
+    r"(unsplash\.com|picsum\.photos|placehold|placeholder|dummyimage|imgur\.com|pexels\.com|pravatar|"
+    r"randomuser\.me|loremflickr|placekitten|gravatar|ui-avatars|robohash|dicebear)",
+    re.I,
+)
 
-def _parse_family(spec: str, v2: bool) -> tuple[str, list[tuple[int, str]]]:
-    """Parse one Google Fonts ``family=`` value into (family, [(weight, style)]); weight -1 = all.
 
-    css2: ``Inter:ital,wght@0,400;1,700`` / ``Inter:wght@300;700`` / ``Inter:wght@100..900``.
-    css: ``Roboto:300,400i,700italic``.
-    """
-    name, _, axes = spec.partition(":")
-    family = name.replace("+", " ").strip()
-    styles: list[tuple[int, str]] = []
-    if not axes:
-        return family, [(400, "normal")]
-    if v2:
-        keys, _, values = axes.partition("@")
-        keys_list = keys.split(",")
-        for tuple_text in values.split(";"):
-            vals = dict(zip(keys_list, tuple_text.split(","), strict=False))
-            style = "italic" if vals.get("ital") == "1" else "normal"
-            wght = vals.get("wght", "400")
-            if ".." in wght:
-                styles.append((-1, style))
-            elif wght.isdigit():
-                styles.append((int(wght), style))
-    else:
-        for item in axes.split(","):
-            m = re.fullmatch(r"(\d+)?(i|italic)?", item.strip())
-            if m:
-                styles.append((int(m.group(1) or 400), "italic" if m.group(2) else "normal"))
-    return family, styles or [(400, "normal")]
+def looks_like_image(url: str, resource_type: str) -> bool:
+    """True for a request the page makes for an image (by its type, extension or a photo host)."""
+    if resource_type == "image":
+        return True
+    parts = urlsplit(url)
+    return bool(_IMAGE_EXT.search(parts.path)) or bool(_IMAGE_HOSTS.search(parts.hostname or ""))
+
+
+def image_size(url: str) -> tuple[int, int]:
+    """The (width, height) an image URL asks for: ``w``/``h`` query values (unsplash, imgix),
+    ``WxH`` path parts (placehold.co, via.placeholder, source.unsplash), ``/W/H`` (picsum); 800x600
+    when it says nothing; a width alone keeps a 3:2 shape."""
+    parts = urlsplit(url)
+    q = {k.lower(): v[0] for k, v in parse_qs(parts.query).items()}
+    w = _int(q.get("w") or q.get("width"))
+    h = _int(q.get("h") or q.get("height"))
+    if not w:
+        m = re.search(r"/(\d{2,4})[x×](\d{2,4})(?:[/.?]|$)", parts.path)
+        if m:
+            w, h = int(m.group(1)), int(m.group(2))
+    if not w and "picsum" in (parts.hostname or ""):
+        nums = [int(n) for n in re.findall(r"/(\d{2,4})(?=/|$)", parts.path)]
+        if nums:
+            w, h = (nums[-2], nums[-1]) if len(nums) >= 2 else (nums[-1], nums[-1])
+    if not w and "placeholder" in (parts.hostname or ""):
+        m = re.search(r"/(\d{2,4})(?:[/.?]|$)", parts.path)
+        if m:
+            w = h = int(m.group(1))
+    w = min(w or 800, 4000)
+    return w, min(h or (w * 2 // 3 if w != 800 else 600), 4000)
+
+
+def _int(text: str | None) -> int | None:
+    return int(text) if text and text.isdigit() else None
+
+
+def placeholder_image(url: str) -> tuple[bytes, str]:
+    """A deterministic neutral placeholder (SVG) of the size ``url`` asks for: (body, content type)."""
+    w, h = image_size(url)
+    svg = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}">'
+        f'<rect width="{w}" height="{h}" fill="#d5d9df"/></svg>'
+    )
+    return svg.encode(), "image/svg+xml"
+
+
+def sri_matches(integrity: str, body: bytes) -> bool:
+    """True when ``body`` satisfies the ``integrity`` attribute value (any listed hash of the
+    strongest algorithm, as Chromium checks)."""
+    hashes = [h for h in integrity.split() if "-" in h]
+    order = {"sha512": 3, "sha384": 2, "sha256": 1}
+    hashes = [h.split("?")[0] for h in hashes if h.split("-", 1)[0] in order]
+    if not hashes:
+        return True
+    best = max(order[h.split("-", 1)[0]] for h in hashes)
+    for h in hashes:
+        algo, _, digest = h.partition("-")
+        if order[algo] == best and base64.b64encode(hashlib.new(algo, body).digest()).decode() == digest:
+            return True
+    return False
+
+
+def _content_type(rel: str) -> str:
+    return _CONTENT_TYPES.get(Path(rel).suffix) or mimetypes.guess_type(rel)[0] or "application/octet-stream"
 
 
 @lru_cache(maxsize=512)

@@ -15,10 +15,11 @@ A dialog the page still opens (``beforeunload``) is dismissed by Playwright itse
 whenever no ``dialog`` listener is attached (the interactive judge attaches its own). The document
 is served at ``SAMPLE_URL`` (a real https origin, so ``localStorage`` works).
 
-Network: every request goes through one route handler. The sample document and files of the local
-:class:`~aesdata.render.assets.AssetStore` are answered from memory; navigations elsewhere get
-``204 No Content`` (the page stays); anything else is aborted. Everything refused is recorded,
-WebSocket attempts included. Underneath, the browser is launched with every host name unresolvable
+Network: every request goes through one route handler. The sample document, the files of its own
+folder (a multi-file sample) and the :class:`~aesdata.render.assets.AssetStore`'s answers (exact npm
+files, fetched on demand outside the page; SRI decisions; placeholder images) are served by aesdata;
+navigations elsewhere get ``204 No Content`` (the page stays); anything else is aborted. Every
+answer, substitution and refusal is recorded, WebSocket attempts included. Underneath, the browser is launched with every host name unresolvable
 and a proxy that refuses connections, so what escapes request interception (WebSockets, preconnect,
 DNS prefetch, WebRTC) cannot reach any host either, loopback included. (WebSockets are not routed:
 Playwright's WebSocket routing installs an in-page shim that cost ~25 ms of CPU per sample.)
@@ -32,13 +33,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import mimetypes
 import os
+import re
 import socket
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urljoin, urlsplit
 
 from playwright.async_api import (
     Browser,
@@ -52,10 +56,19 @@ from playwright.async_api import Error as PlaywrightError
 from pydantic import Field
 
 from aesdata.browser import LAUNCH_ARGS, BrowserInfo, find_browser
-from aesdata.render.assets import AssetStore
+from aesdata.render.assets import (
+    ASSET_HOST,
+    Answer,
+    AssetStore,
+    image_size,
+    looks_like_image,
+    placeholder_image,
+    sri_matches,
+)
 from aesdata.stage import StageConfig
 
-SAMPLE_URL = "https://sample.aesdata.invalid/index.html"
+SAMPLE_ORIGIN = "https://sample.aesdata.invalid/"
+SAMPLE_URL = SAMPLE_ORIGIN + "index.html"
 _INIT_JS = (Path(__file__).with_name("page_init.js")).read_text()
 _MAX_RECORDS = 200
 
@@ -104,8 +117,9 @@ class PageSession:
 
     ``load_error`` is ``None`` when the load event fired; else ``"timeout: ..."`` or ``"crash: ..."``.
     ``console``: console errors and uncaught exceptions (dicts ``type``, ``text``, ``url``);
-    ``blocked``: refused requests (``url``, ``type``, ``reason``); ``assets``: requests answered
-    from the asset store (``url``, ``package``, ``version``, ``path``, ``substituted``).
+    ``blocked``: refused requests (``url``, ``type``, ``reason``); ``assets``: every request for a
+    file outside the sample and what answered it (the items of the ``render_assets`` column: ``url``,
+    ``kind``, ``answered_by``, ``package``, ``version``, ``requested``, ``file``, ``sri``, ``note``).
     """
 
     page: Page
@@ -134,44 +148,116 @@ class _Slot:
 
 
 class _NetworkGuard:
-    """The route handlers of one sample: serve the document and assets, refuse and record the rest."""
+    """The route handlers of one sample: serve the document, its own files and the store's answers;
+    refuse and record the rest.
 
-    def __init__(self, html: str, store: AssetStore | None, session: PageSession) -> None:
-        self.html = html.encode("utf-8", "replace")
+    Before the document is served, every ``<script>``/``<link>`` with an ``integrity`` attribute is
+    checked against the bytes the store will serve: equal bytes pass Chromium's own check; for
+    different bytes the store's policy decides (``strip``: the attribute is removed from the served
+    document; ``reject``: kept, Chromium refuses the file). Each decision is recorded per asset.
+    """
+
+    def __init__(
+        self, html: str, store: AssetStore | None, session: PageSession, files_root: Path | None = None
+    ) -> None:
+        self.html = html
+        self.document: bytes | None = None
         self.store = store
         self.session = session
+        self.files_root = files_root.resolve() if files_root is not None else None
+        self.sri: dict[str, str] = {}  # absolute URL -> ok | stripped | rejected
+
+    def _seal_document(self) -> bytes:
+        """The document as served (integrity attributes stripped where the policy says so)."""
+        if self.store is None:
+            return self.html.encode("utf-8", "replace")
+        self.sri, text = seal_integrity(self.html, self.store)
+        return text.encode("utf-8", "replace")
+
+    def _record(self, url: str, kind: str, answer: Answer | None, note: str = "") -> None:
+        sri = self.sri.get(url.split("#", 1)[0], "none")
+        parts = (
+            answer.parts
+            if answer is not None
+            else [
+                {
+                    "answered_by": "blocked",
+                    "package": None,
+                    "version": None,
+                    "requested": "",
+                    "file": None,
+                    "note": note,
+                }
+            ]
+        )
+        for part in parts:
+            item = {"url": url[:500], "kind": kind, **part, "sri": sri}
+            if sri == "rejected" and part["answered_by"] != "blocked":
+                item["answered_by"] = "sri-rejected"
+            self.session._record(self.session.assets, item)
 
     async def handle(self, route: Route) -> None:
         request = route.request
         url = request.url
         try:
             if url.split("#", 1)[0] == SAMPLE_URL:
+                if self.document is None:
+                    self.document = await asyncio.to_thread(self._seal_document)
                 await route.fulfill(
-                    status=200, body=self.html, headers={"content-type": "text/html; charset=utf-8"}
+                    status=200, body=self.document, headers={"content-type": "text/html; charset=utf-8"}
                 )
                 return
-            asset = self.store.lookup(url) if self.store else None
-            if asset is not None:
+            kind = _KINDS.get(request.resource_type, "other")
+            navigation = request.is_navigation_request()
+            if url.startswith(SAMPLE_ORIGIN) and not navigation:
+                own = _own_file(self.files_root, url)
+                if own is not None:
+                    await route.fulfill(status=200, body=own[0], headers={"content-type": own[1]})
+                    return
+                self._record(url, kind, None, "not in the sample's folder")
+            answer = None
+            if self.store is not None and not navigation:
+                answer = await asyncio.to_thread(self.store.lookup, url)
+            if answer is not None and answer.body is not None:
+                if not url.startswith(f"https://{ASSET_HOST}/") or answer.answered_by != "exact":
+                    self._record(url, kind, answer)
+                await route.fulfill(
+                    status=200,
+                    body=answer.body,
+                    headers={"content-type": answer.content_type, "access-control-allow-origin": "*"},
+                )
+                return
+            if answer is not None:
+                self._record(url, kind, answer)
+            elif (
+                not navigation
+                and not url.startswith(SAMPLE_ORIGIN)
+                and url.startswith(("http:", "https:"))
+                and self.store is not None
+                and looks_like_image(url, request.resource_type)
+                and self.store.policy.images == "placeholder"
+            ):
+                body, ctype = placeholder_image(url)
                 self.session._record(
                     self.session.assets,
                     {
-                        "url": url[:300],
-                        "package": asset.package,
-                        "version": asset.version,
-                        "path": asset.path,
-                        "substituted": asset.substituted,
+                        "url": url[:500],
+                        "kind": "image",
+                        "answered_by": "placeholder",
+                        "package": None,
+                        "version": None,
+                        "requested": "",
+                        "file": None,
+                        "sri": "none",
+                        "note": "neutral placeholder {}x{}".format(*image_size(url)),
                     },
                 )
                 await route.fulfill(
-                    status=200,
-                    body=asset.body,
-                    headers={
-                        "content-type": asset.content_type,
-                        "access-control-allow-origin": "*",
-                    },
+                    status=200, body=body, headers={"content-type": ctype, "access-control-allow-origin": "*"}
                 )
                 return
-            navigation = request.is_navigation_request()
+            elif not navigation and not url.startswith(SAMPLE_ORIGIN) and url.startswith(("http:", "https:")):
+                self._record(url, kind, None, "unknown host: nothing on npm answers it")
             self.session._record(
                 self.session.blocked,
                 {
@@ -179,9 +265,7 @@ class _NetworkGuard:
                     "type": request.resource_type,
                     "reason": "navigation"
                     if navigation
-                    else (
-                        "not-in-sample" if url.startswith("https://sample.aesdata.invalid/") else "network"
-                    ),
+                    else ("not-in-sample" if url.startswith(SAMPLE_ORIGIN) else "network"),
                 },
             )
             if navigation:  # 204: the browser stays on the current document
@@ -190,6 +274,55 @@ class _NetworkGuard:
                 await route.abort("blockedbyclient")
         except PlaywrightError:
             pass  # the page or context went away while the request was in flight
+
+
+_KINDS = {"script": "script", "stylesheet": "stylesheet", "font": "font", "image": "image", "media": "image"}
+_TAG = re.compile(r"<(?:script|link)\b[^>]*>", re.I)
+_ATTR = re.compile(r"""\s(src|href|integrity)\s*=\s*("[^"]*"|'[^']*'|[^\s>]+)""", re.I)
+
+
+def seal_integrity(html: str, store: AssetStore) -> tuple[dict[str, str], str]:
+    """Check each ``integrity`` attribute of ``html`` against the bytes ``store`` serves for its URL.
+
+    Returns ({absolute URL: ok | stripped | rejected}, the document to serve). A URL the store does
+    not answer is left alone (the request is blocked and recorded anyway)."""
+    decisions: dict[str, str] = {}
+    pieces: list[str] = []
+    last = 0
+    for tag in _TAG.finditer(html):
+        attrs = {m.group(1).lower(): m for m in _ATTR.finditer(tag.group(0))}
+        if "integrity" not in attrs or not ({"src", "href"} & set(attrs)):
+            continue
+        raw = (attrs.get("src") or attrs["href"]).group(2).strip("\"'")
+        url = urljoin(SAMPLE_URL, raw.replace("&amp;", "&"))
+        integrity = attrs["integrity"].group(2).strip("\"'")
+        answer = store.lookup(url)
+        if answer is None or answer.body is None:
+            continue
+        if sri_matches(integrity, answer.body):
+            decisions[url] = "ok"
+        elif store.policy.sri == "strip":
+            decisions[url] = "stripped"
+            m = attrs["integrity"]
+            start, end = tag.start() + m.start(), tag.start() + m.end()
+            pieces.append(html[last:start])
+            last = end
+        else:
+            decisions[url] = "rejected"
+    pieces.append(html[last:])
+    return decisions, "".join(pieces)
+
+
+def _own_file(root: Path | None, url: str) -> tuple[bytes, str] | None:
+    """The bytes and content type of a file of the sample's own folder, or ``None``."""
+    if root is None:
+        return None
+    rel = unquote(urlsplit(url).path).lstrip("/")
+    path = (root / rel).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        return None
+    ctype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return path.read_bytes(), ctype
 
 
 class BrowserPool:
@@ -314,8 +447,11 @@ class BrowserPool:
 
     # -- one sample ------------------------------------------------------------------------------
     @contextlib.asynccontextmanager
-    async def open(self, html: str) -> AsyncIterator[PageSession]:
+    async def open(self, html: str, files_root: Path | None = None) -> AsyncIterator[PageSession]:
         """Open ``html`` in a fresh sealed context; yield the :class:`PageSession` once loaded.
+
+        ``files_root``: the sample's own folder (a multi-file page): its files are served at
+        ``SAMPLE_ORIGIN`` + their path in the folder, as a static server would serve them.
 
         A load that times out or crashes still yields (``session.load_error`` says why); the
         context is closed when the block exits, and a browser that misbehaved is replaced.
@@ -341,7 +477,7 @@ class BrowserPool:
                 )
                 page = await context.new_page()
                 session = PageSession(page=page, context=context, browser_version=self.version)
-                guard = _NetworkGuard(html, self.store, session)
+                guard = _NetworkGuard(html, self.store, session, files_root)
                 await context.add_init_script(_INIT_JS)
                 await context.route("**/*", guard.handle)
                 _watch(session)

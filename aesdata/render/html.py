@@ -16,8 +16,11 @@
   font_weight, z, clickable, overflow_x}, ...], "truncated": bool, "visited": int}`` — boxes in CSS
   px, page coordinates; colours as ``rgb(...)`` / ``rgba(...)`` strings; ``bg`` the effective
   background (first non-transparent ancestor, else white). See ``layout.js``.
-- ``dom_nodes``, ``render_meta_json`` (viewport, scale, browser version, assets served and version
-  substitutions, popups, settle outcome).
+- ``dom_nodes``, ``render_meta_json`` (viewport, scale, browser version, version substitutions,
+  popups, settle outcome).
+- ``render_assets``: every file the page asked for outside itself and what answered it (see
+  ``RENDER_ASSET`` in the schema); ``render_fidelity``: faithful | degraded | broken
+  (:mod:`aesdata.render.fidelity`).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from aesdata.render.browser_pool import (
     one_line,
     records_json,
 )
+from aesdata.render.fidelity import render_fidelity, sri_rejections
 from aesdata.render.png import encode_with_top
 
 _LAYOUT_JS = Path(__file__).with_name("layout.js").read_text()
@@ -223,13 +227,15 @@ def _finish(
             "device_scale": config.device_scale,
             "browser": f"chromium {session.browser_version}",
             "isolation": "fresh browser context per sample; network sealed",
-            "assets": session.assets,
-            "asset_substitutions": sum(1 for a in session.assets if a["substituted"]),
+            "asset_substitutions": sum(
+                1 for a in session.assets if a["answered_by"] in ("same-major", "other-major")
+            ),
             "popups_blocked": session.popups,
         }
     )
     if layout is not None:
         meta["document"] = layout["document"]
+    assets = _assets_with_console_sri(session)
     row: dict[str, Any] = {
         "render_status": status,
         "render_error": error,
@@ -245,19 +251,35 @@ def _finish(
         else None,
         "dom_nodes": int(layout["document"]["dom_nodes"]) if layout is not None else None,
         "render_meta_json": json.dumps(meta, ensure_ascii=False),
+        "render_assets": assets,
+        "render_fidelity": render_fidelity(assets),
     }
     row.update(out)
     return row
 
 
-async def render_html(pool: BrowserPool, html: str) -> dict[str, Any]:
-    """Render one HTML document in ``pool``; return the render columns (see module docstring)."""
+def _assets_with_console_sri(session: PageSession) -> list[dict[str, Any]]:
+    """The session's asset records, with files Chromium refused for SRI (seen only in the console:
+    elements a script created) marked ``sri-rejected``."""
+    refused = sri_rejections(session.console)
+    assets = [dict(a) for a in session.assets]
+    for a in assets:
+        if a["url"] in refused and a["answered_by"] != "blocked":
+            a["answered_by"], a["sri"] = "sri-rejected", "rejected"
+    return assets
+
+
+async def render_html(pool: BrowserPool, html: str, files_root: Path | None = None) -> dict[str, Any]:
+    """Render one HTML document in ``pool``; return the render columns (see module docstring).
+
+    ``files_root``: the sample's own folder when it is a multi-file page (served at the sample's
+    origin)."""
     t0 = time.perf_counter()
     config = pool.config
     budget = config.load_timeout_s + config.settle_timeout_s + 2 * config.screenshot_timeout_s + 30
     holder: dict[str, Any] = {}
     try:
-        async with pool.open(html) as session:
+        async with pool.open(html, files_root) as session:
             holder["session"] = session
             row = await asyncio.wait_for(capture(session, config), budget)
         row["render_timings_json"] = json.dumps(session.timings)  # close_ms is known only now
@@ -274,7 +296,9 @@ async def render_html(pool: BrowserPool, html: str) -> dict[str, Any]:
             "console_errors_json": records_json(session.console) if session else "[]",
             "blocked_requests_json": records_json(session.blocked) if session else "[]",
             "render_meta_json": json.dumps({"browser": f"chromium {pool.version}"}),
+            "render_assets": _assets_with_console_sri(session) if session else [],
         }
+        row["render_fidelity"] = render_fidelity(row["render_assets"])
     row["render_ms"] = elapsed_ms(t0)
     return row
 

@@ -8,30 +8,81 @@ get ``render_status = "skipped"``. Both kinds of a shard render at the same time
 Config keys: every field of :class:`~aesdata.render.browser_pool.RenderConfig` (viewport_width,
 viewport_height, device_scale, max_height, timeouts, concurrency, browsers, recycle_every, ...) plus
 ``require_assets`` (default true: refuse to run with an incomplete asset store, because pages would
-then render differently from the same pipeline elsewhere).
+then render differently from the same pipeline elsewhere) and the asset policy
+(:class:`~aesdata.render.assets.AssetPolicy`): ``assets_network`` resolve | offline,
+``assets_fallback`` same-major | other-major | none, ``remote_images`` placeholder | block,
+``sri_mismatch`` strip | reject, ``registry_timeout_s``.
+
+Every version a page asks for is resolved once and pinned in the step's ``assets.lock.json`` (a
+resumed or repeated build of the run makes the same choices); the pins go into the manifest's
+summary. Before a shard renders, every CDN URL its pages name is resolved (and fetched) in threads, so
+downloads never count against a page's load timeout. A row whose ``meta_json`` has ``files_root``
+(a multi-file corpus page: ``read_corpus`` with ``code_file`` naming a folder) is served from it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
+import json
+from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import Any, ClassVar, Literal
 
 import pyarrow as pa
+from pydantic import Field
 
 from aesdata.errors import AesdataError
-from aesdata.render.assets import AssetStore, lock_hash, missing_packages, store_dir
+from aesdata.render.assets import AssetPolicy, AssetStore, lock_hash, missing_packages, store_dir
 from aesdata.render.browser_pool import BrowserPool, RenderConfig
+from aesdata.render.cdn_urls import urls_in_html
 from aesdata.render.html import render_html
+from aesdata.render.npm_store import RunLock
 from aesdata.schema import COLUMN_GROUPS, sub_schema
 from aesdata.stage import Resources, Stage, register
+
+RUN_LOCK_NAME = "assets.lock.json"
 
 
 class RenderStageConfig(RenderConfig):
     """``render`` stage settings: the HTML renderer's (:class:`RenderConfig`) plus the asset policy."""
 
     require_assets: bool = True
+    assets_network: Literal["resolve", "offline"] = Field(
+        "resolve", description="resolve: fetch exact versions from the npm registry; offline: store only"
+    )
+    assets_fallback: Literal["same-major", "other-major", "none"] = Field(
+        "same-major", description="which stored version may stand in when the exact one cannot be had"
+    )
+    remote_images: Literal["placeholder", "block"] = Field(
+        "placeholder", description="remote images: a neutral placeholder of the asked size, or blocked"
+    )
+    sri_mismatch: Literal["strip", "reject"] = Field(
+        "strip",
+        description="a file whose bytes differ from the page's integrity: strip the attribute, or reject",
+    )
+    registry_timeout_s: float = Field(8.0, gt=0, description="bound of each npm registry call")
+
+    def asset_policy(self) -> AssetPolicy:
+        """The :class:`AssetPolicy` these settings describe."""
+        return AssetPolicy(
+            network=self.assets_network,
+            fallback=self.assets_fallback,
+            images=self.remote_images,
+            sri=self.sri_mismatch,
+            registry_timeout_s=self.registry_timeout_s,
+        )
+
+
+_POLICY_KEYS = {
+    "require_assets",
+    "assets_network",
+    "assets_fallback",
+    "remote_images",
+    "sri_mismatch",
+    "registry_timeout_s",
+}
 
 
 @register
@@ -46,13 +97,16 @@ class Render(Stage):
     resources: ClassVar[Resources] = Resources(cpus=2.0, browser_slots=1, memory_gb=3.0, max_workers=1)
     tuning_keys: ClassVar[tuple[str, ...]] = ("concurrency", "browsers", "recycle_every")
     requires: ClassVar[tuple[str, ...]] = ("code", "kind", "data_csv")
+    uses: ClassVar[tuple[str, ...]] = ("meta_json",)
     outputs: ClassVar[tuple[str, ...]] = tuple(COLUMN_GROUPS["render"])
     # 2: plotly legend box and data points in layout_json; 3: page animation frames capped at 10/s;
     # 4: HTML screenshots encoded by render/png.py (same pixels, other bytes: exact-image dedup hashes bytes)
-    version: ClassVar[str] = "4"
+    # 5: exact CDN versions on demand, SRI decisions, placeholder images, render_assets / render_fidelity
+    version: ClassVar[str] = "5"
 
     _pool: BrowserPool | None = None
     _sandbox: Any = None
+    _store: AssetStore | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def asetup(self) -> None:
@@ -78,10 +132,17 @@ class Render(Stage):
 
     async def _browser_pool(self) -> BrowserPool:
         if self._pool is None:
-            settings = self.config.model_dump(exclude={"require_assets"})
-            self._pool = BrowserPool(RenderConfig(**settings), store=AssetStore())
+            settings = self.config.model_dump(exclude=_POLICY_KEYS)
+            self._pool = BrowserPool(RenderConfig(**settings), store=self._asset_store())
             await self._pool.start()
         return self._pool
+
+    def _asset_store(self) -> AssetStore:
+        if self._store is None:
+            config: RenderStageConfig = self.config  # type: ignore[assignment]
+            lock = RunLock(self.context.stage_dir / RUN_LOCK_NAME)
+            self._store = AssetStore(policy=config.asset_policy(), run_lock=lock)
+        return self._store
 
     def _plot_sandbox(self) -> Any:
         if self._sandbox is None:
@@ -98,7 +159,8 @@ class Render(Stage):
     # -- work -----------------------------------------------------------------------------------
     async def aprocess(self, table: pa.Table) -> pa.Table:
         """Render one shard: returns the render columns, one row per input row, in order."""
-        rows = table.select(list(self.requires)).to_pylist()
+        cols = [c for c in (*self.requires, *self.uses) if c in table.column_names]
+        rows = table.select(cols).to_pylist()
         out: list[dict[str, Any]] = [{} for _ in rows]
         html_idx = [i for i, r in enumerate(rows) if r["kind"] == "html" and r["code"]]
         plot_idx = [i for i, r in enumerate(rows) if r["kind"] == "plot" and r["code"]]
@@ -110,7 +172,13 @@ class Render(Stage):
         async def html_part() -> None:
             if html_idx:
                 pool = await self._browser_pool()
-                results = await asyncio.gather(*(render_html(pool, rows[i]["code"]) for i in html_idx))
+                await prefetch(self._asset_store(), [rows[i]["code"] for i in html_idx])
+                results = await asyncio.gather(
+                    *(
+                        render_html(pool, rows[i]["code"], _files_root(rows[i].get("meta_json")))
+                        for i in html_idx
+                    )
+                )
                 for i, res in zip(html_idx, results, strict=True):
                     out[i] = res
 
@@ -137,6 +205,14 @@ class Render(Stage):
         """Rows whose ``render_status`` is not ``ok`` (skipped rows included)."""
         return sum(1 for s in output.column("render_status").to_pylist() if s != "ok")
 
+    def summarize(self, run_dir: Path) -> dict[str, Any] | None:
+        """The run's asset pins (``name@spec`` -> version and integrity) for the manifest."""
+        path = self.context.stage_dir / RUN_LOCK_NAME
+        if not path.is_file():
+            return None
+        lock = RunLock(path)
+        return {"assets_run_lock": {"digest": lock.digest(), "pins": lock.pins}}
+
     def fingerprint_extra(self) -> dict[str, Any]:
         """The asset lock: re-pinning a library re-renders."""
         return {"assets_lock": lock_hash()}
@@ -154,6 +230,27 @@ class Render(Stage):
             "assets": ",".join(AssetStore().installed()),
             "fonts": ",".join(f"{k}={v}" for k, v in sorted(installed_font_packages().items())),
         }
+
+
+async def prefetch(store: AssetStore, htmls: list[str], threads: int = 8) -> None:
+    """Resolve (and fetch) every CDN URL written in ``htmls`` with ``store``, in ``threads`` threads."""
+    urls = list(dict.fromkeys(u for h in htmls for u in urls_in_html(h)))
+    if not urls:
+        return
+    loop = asyncio.get_running_loop()
+    with ThreadPoolExecutor(threads) as pool:
+        await asyncio.gather(*(loop.run_in_executor(pool, store.lookup, u) for u in urls))
+
+
+def _files_root(meta_json: str | None) -> Path | None:
+    """The sample's own folder (``files_root`` in ``meta_json``), if any."""
+    if not meta_json:
+        return None
+    try:
+        root = json.loads(meta_json).get("files_root")
+    except (ValueError, AttributeError):
+        return None
+    return Path(root) if isinstance(root, str) and Path(root).is_dir() else None
 
 
 def _is_async(fn: Any) -> bool:

@@ -3,20 +3,34 @@
 from __future__ import annotations
 
 import asyncio
+import tempfile
 from collections.abc import Coroutine
+from functools import cache
+from pathlib import Path
 from typing import Any, TypeVar
 
 from aesdata.browser import BrowserInfo
-from aesdata.render.assets import AssetStore, fill_store
+from aesdata.render.assets import AssetPolicy, AssetStore, fill_store, load_lock, package_dir, store_dir
 from aesdata.render.browser_pool import BrowserPool, RenderConfig
 
 T = TypeVar("T")
 
 
-def filled_store() -> AssetStore:
-    """The real asset store, filled from npm on first use (pinned, integrity-checked)."""
+@cache
+def lock_only_root() -> Path:
+    """A store folder holding exactly the repo lock's packages (links into the real store, filled from
+    npm on first use), so what a test sees does not depend on what else the shared store holds."""
     fill_store(log=lambda _: None)
-    return AssetStore()
+    root = Path(tempfile.mkdtemp(prefix="aesdata-lockstore-"))
+    for pkg in load_lock():
+        package_dir(pkg, root).symlink_to(package_dir(pkg, store_dir()).resolve())
+    return root
+
+
+def filled_store(**policy: Any) -> AssetStore:
+    """An ``offline`` asset store of the repo lock's packages (see :func:`lock_only_root`); ``policy``
+    overrides :class:`AssetPolicy` fields."""
+    return AssetStore(lock_only_root(), policy=AssetPolicy(**{"network": "offline", **policy}))
 
 
 class LoopPool:

@@ -64,27 +64,31 @@ def test_asset_urls_map_to_pinned_files_and_record_substitutions() -> None:
         "build/three.min.js",
         False,
     )
-    chart = store.lookup("https://cdn.jsdelivr.net/npm/chart.js@3.9.1/dist/chart.min.js")
+    chart = filled_store(fallback="other-major").lookup(
+        "https://cdn.jsdelivr.net/npm/chart.js@3.9.1/dist/chart.min.js"
+    )
     assert chart and chart.version == "4.6.1" and chart.path == "dist/chart.umd.min.js" and chart.substituted
+    assert chart.answered_by == "other-major"
     fa = store.lookup("https://cdnjs.cloudflare.com/ajax/libs/font-awesome/6.4.0/webfonts/fa-solid-900.woff2")
     assert fa and fa.content_type == "font/woff2" and fa.body[:4] == b"wOF2"
     css = store.lookup(
         "https://fonts.googleapis.com/css2?family=Inter:ital,wght@0,400;1,700&family=Nope&display=swap"
     )
-    assert css and css.path == "Inter" and css.content_type == "text/css"
+    assert css and css.path == "Inter,Nope" and css.content_type.startswith("text/css")
+    assert [p["answered_by"] for p in css.parts] == ["exact", "blocked"]
     text = css.body.decode()
     assert "font-style: italic" in text and "font-weight: 700" in text and "fonts.gstatic.com" not in text
     assert (
         "url(https://assets.aesdata.invalid/npm/@fontsource/inter@5.3.0/files/inter-latin-400-normal.woff2)"
         in text
     )
+    assert store.lookup("https://example.com/app.js") is None
     for url in (
-        "https://example.com/app.js",
         "https://cdn.jsdelivr.net/npm/left-pad@1/index.js",
-        "https://cdn.jsdelivr.net/npm/d3@7/+esm",
         "https://fonts.googleapis.com/css2?family=Not+A+Font",
     ):
-        assert store.lookup(url) is None, url
+        answer = store.lookup(url)
+        assert answer is not None and answer.body is None and answer.answered_by == "blocked", url
 
 
 def test_fill_store_refuses_a_tarball_whose_hash_differs_from_the_lock(tmp_path: Path) -> None:
@@ -158,8 +162,11 @@ def test_tailwind_fonts_icons_and_chart_render_offline_from_the_store(lp: LoopPo
     row = lp.run(render_html(lp.pool, DASHBOARD))
     assert row["render_status"] == "ok", row["render_error"]
     assert json.loads(row["blocked_requests_json"]) == []
-    served = {a["package"] for a in json.loads(row["render_meta_json"])["assets"]}
+    served = {a["package"] for a in row["render_assets"]}
     assert {"tailwindcss-cdn", "chart.js", "@fortawesome/fontawesome-free", "@fontsource/poppins"} <= served
+    # offline, the lock's Font Awesome 6.7.2 and Chart.js 4.6.1 stand in for 6.4.0 and 4.4.0: recorded
+    answered = {a["package"]: a["answered_by"] for a in row["render_assets"]}
+    assert answered["chart.js"] == "same-major" and row["render_fidelity"] == "degraded"
     layout = json.loads(row["layout_json"])
     title = next(e for e in layout["elements"] if e["id"] == "title")
     assert (

@@ -149,6 +149,7 @@ def fill_store(
     it is kept. Returns counts ``{"present": n, "fetched": m}``.
     """
     store = PackageStore(root or store_dir())
+    store.root.mkdir(parents=True, exist_ok=True)
     registry = registry or Registry(timeout_s=120)
     todo = missing_packages(store.root, lock_path)
     total = len(load_lock(lock_path))

@@ -164,7 +164,7 @@ def resolve_spec(spec: str, versions: list[str], dist_tags: dict[str, str] | Non
     if spec in versions:
         return spec
     try:
-        return nodesemver.max_satisfying(versions, spec or "*", loose=True)
+        return nodesemver.max_satisfying(versions, "*" if spec in ("", "latest") else spec, loose=True)
     except Exception:  # noqa: BLE001 - node-semver raises ValueError/TypeError on garbage ranges
         return None
 

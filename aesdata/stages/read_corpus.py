@@ -7,6 +7,11 @@ guessed from the code), ``category``, ``source``, ``data_csv`` or ``data_file`` 
 as ``data.csv``). Column names can be mapped with ``columns: {instruction: prompt, code: html}``.
 Every other column, and ``code_file`` / ``data_file`` for provenance, is kept as JSON in ``meta_json``.
 
+Multi-file pages: ``code_file`` may name a folder (its ``index.html`` is the page), or a row may add
+``files_root`` (a folder relative to the corpus file, e.g. the page's own folder); the folder's css,
+js and images are then served to the page at its origin, as a static server would
+(``meta_json.files_root``, an absolute path, read by the render stage).
+
 Output: whole sample rows with a stable, content-derived ``id`` (sha256 of kind, instruction and
 code; repeats of the same content get ``-2``, ``-3``... so no row is lost).
 """
@@ -129,7 +134,12 @@ class ReadCorpus(Stage):
         code = row.get("code")
         if code is None and row.get("code_file"):
             code_path = (path.parent / str(row["code_file"])).resolve()
+            if code_path.is_dir():  # a multi-file page: its folder, served as the page's origin
+                row.setdefault("files_root", str(code_path))
+                code_path = code_path / "index.html"
             code = read_text(code_path, f"{where}: code_file")
+        if row.get("files_root"):
+            row["files_root"] = str((path.parent / str(row["files_root"])).resolve())
         if not isinstance(code, str):
             raise _missing(path, where, "code (or code_file)", raw)
         data_csv = row.get("data_csv")

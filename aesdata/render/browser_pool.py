@@ -296,6 +296,8 @@ def seal_integrity(html: str, store: AssetStore) -> tuple[dict[str, str], str]:
         raw = (attrs.get("src") or attrs["href"]).group(2).strip("\"'")
         url = urljoin(SAMPLE_URL, raw.replace("&amp;", "&"))
         integrity = attrs["integrity"].group(2).strip("\"'")
+        if not integrity.strip():
+            continue
         answer = store.lookup(url)
         if answer is None or answer.body is None:
             continue

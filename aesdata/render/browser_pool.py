@@ -65,9 +65,9 @@ from aesdata.render.assets import (
     placeholder_image,
     sri_matches,
 )
+from aesdata.render.fidelity import SAMPLE_ORIGIN
 from aesdata.stage import StageConfig
 
-SAMPLE_ORIGIN = "https://sample.aesdata.invalid/"
 SAMPLE_URL = SAMPLE_ORIGIN + "index.html"
 _INIT_JS = (Path(__file__).with_name("page_init.js")).read_text()
 _MAX_RECORDS = 200
@@ -214,7 +214,7 @@ class _NetworkGuard:
                 if own is not None:
                     await route.fulfill(status=200, body=own[0], headers={"content-type": own[1]})
                     return
-                self._record(url, kind, None, "not in the sample's folder")
+                self._record(url, kind, None, "not in the sample's folder (missing online too)")
             answer = None
             if self.store is not None and not navigation:
                 answer = await asyncio.to_thread(self.store.lookup, url)

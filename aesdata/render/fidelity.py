@@ -9,6 +9,9 @@
 - ``faithful``: every script, stylesheet and font was answered with the version asked for; remote
   images may be neutral placeholders (they keep the layout; the photo is not part of the code).
 
+A file of the sample's own origin that does not exist (``note`` "not in the sample's folder") is
+listed but does not count: it is missing online too, so the render is as faithful as the page.
+
 :func:`sri_rejections` reads Chromium's console messages for files refused by an ``integrity`` check
 that the document did not show (elements a script created).
 """
@@ -18,6 +21,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+SAMPLE_ORIGIN = "https://sample.aesdata.invalid/"
 _NEEDED = ("script", "stylesheet")
 _SRI_MESSAGE = re.compile(
     r"Failed to find a valid digest in the 'integrity' attribute for resource '([^']+)'"
@@ -28,6 +32,8 @@ def render_fidelity(assets: list[dict[str, Any]]) -> str:
     """``faithful`` | ``degraded`` | ``broken`` for one row's ``render_assets`` items (see above)."""
     word = "faithful"
     for a in assets:
+        if str(a.get("url", "")).startswith(SAMPLE_ORIGIN):
+            continue
         answered = a.get("answered_by")
         if answered in ("blocked", "sri-rejected") and a.get("kind") in _NEEDED:
             return "broken"

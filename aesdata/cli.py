@@ -359,6 +359,26 @@ def assets_status() -> None:
         raise typer.Exit(1)
 
 
+@assets_app.command("prefetch")
+@friendly
+def assets_prefetch(
+    source: Annotated[
+        Path, typer.Argument(help="A corpus file, a folder of HTML files, or a run directory.")
+    ],
+    lock: Annotated[
+        Path | None, typer.Option(help="Pin the chosen versions in this run lock (default: the run's own).")
+    ] = None,
+) -> None:
+    """Fetch every CDN file the pages ask for (exact versions, integrity-checked) for offline renders."""
+    from aesdata.render.prefetch import prefetch
+
+    counts = prefetch(source, lock)
+    answered = ", ".join(
+        f"{counts[k]} {k}" for k in ("exact", "same-major", "other-major", "blocked") if counts[k]
+    )
+    out.print(f"{counts['pages']} pages, {counts['urls']} CDN URLs: {answered or 'nothing to fetch'}")
+
+
 def main() -> None:  # pragma: no cover - console entry
     """Entry point for ``python -m aesdata``."""
     app()

@@ -1,6 +1,7 @@
 """``aesdata report <run>``: one self-contained HTML file to look at a run.
 
-What it shows: the selection funnel (per rule and per kind/category), score distributions (all rows
+What it shows: the selection funnel (per rule and per kind/category; how many renders were faithful,
+degraded or broken, see ``render_fidelity``), score distributions (all rows
 vs selected), a gallery of thumbnails with scores and findings (best, worst, borderline, by category,
 failed renders), near-duplicate clusters side by side, and on click each judge's rationale.
 
@@ -35,6 +36,7 @@ _TEXT = (
     "instruction",
     "render_status",
     "render_error",
+    "render_fidelity",
     "exec_pass",
     "static_score",
     "vlm_score",
@@ -193,6 +195,15 @@ def collect(run: Path, per_section: int = 12, clusters: int = 8) -> dict[str, An
             f"SELECT count(*), count(*) FILTER (WHERE _kept), count(*) FILTER (WHERE _ok), "
             f"{'count(DISTINCT cluster_id)' if 'cluster_id' in columns else 'NULL'} FROM r"
         ).fetchone()
+        fidelity = (
+            dict(
+                con.execute(
+                    "SELECT render_fidelity, count(*) FROM r WHERE render_fidelity IS NOT NULL GROUP BY 1"
+                ).fetchall()
+            )
+            if "render_fidelity" in columns
+            else {}
+        )
         by_cat = con.execute(
             f"SELECT kind, category, count(*), count(*) FILTER (WHERE _kept), "
             f"{'round(avg(_score), 2)' if score else 'NULL'} FROM r GROUP BY ALL ORDER BY 1, 2"
@@ -213,6 +224,7 @@ def collect(run: Path, per_section: int = 12, clusters: int = 8) -> dict[str, An
             {"kind": k, "category": c, "rows": n, "kept": kept, "mean": m} for k, c, n, kept, m in by_cat
         ],
         "funnel": _funnel(manifest),
+        "fidelity": fidelity,
         "scores": {c: {"all": v[0] or [], "kept": v[1] or []} for c, v in scores.items()},
         "sections": sections,
         "clusters": groups,

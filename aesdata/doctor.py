@@ -125,6 +125,22 @@ def check_assets() -> Check:
     return Check("Asset store", ok, found, "run `aesdata assets fetch` (or `just setup`)")
 
 
+def check_registry() -> Check:
+    """The npm registry that exact CDN versions are fetched from (``assets_network: resolve``)."""
+    from aesdata.render.npm_store import Registry
+
+    registry = Registry(timeout_s=5, max_failures=1)
+    status = registry.ping()
+    return Check(
+        "npm registry",
+        status is None,
+        registry.url if status is None else f"{registry.url}: {status}",
+        "set AESDATA_NPM_REGISTRY to a reachable mirror, or render with `assets_network: offline` "
+        "after `aesdata assets prefetch`",
+        required=False,
+    )
+
+
 def check_module(module: str, label: str, fix: str, required: bool = False) -> Check:
     """Whether an optional Python package imports, with its version."""
     if importlib.util.find_spec(module) is None:
@@ -162,6 +178,7 @@ def run_checks() -> list[Check]:
         check_browser(),
         check_fonts(),
         check_assets(),
+        check_registry(),
         check_sandbox(),
         check_module("torch", "torch (train extra)", "pip install -e '.[train]' -c .ci/constraints.txt"),
         check_module("trl", "trl (train extra)", "pip install -e '.[train]'"),

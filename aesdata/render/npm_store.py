@@ -145,6 +145,14 @@ class Registry:
             self._packuments[name] = doc
         return doc
 
+    def ping(self) -> str | None:
+        """``None`` when the registry answers ``/-/ping`` within the bound, else a short status."""
+        try:
+            self._get(f"{self.url}/-/ping", limit=1 << 16)
+            return None
+        except RegistryError as e:
+            return str(e)
+
     def tarball(self, url: str) -> bytes:
         """The bytes of the tarball at ``url``."""
         return self._get(url)

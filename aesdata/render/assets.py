@@ -423,6 +423,11 @@ class AssetStore:
             return None, "", _part("blocked", ref.name, version, ref.spec, ref.file, why)
         if ref.esm:
             note = (note + "; " if note else "") + "ES module build stands in for the CDN's bundle"
+        if ref.stand_in and how == "exact":
+            how, note = (
+                "same-major",
+                "the URL names no version (an account's kit): the latest free build stands in",
+            )
         body = _read(str(base / rel))
         return body, _content_type(rel), _part(how, ref.name, version, ref.spec, rel, note)
 
@@ -509,11 +514,16 @@ class AssetStore:
         """The @font-face CSS of ``name@version`` for ``styles``; and the styles answered by a nearest weight."""
         base = self.store.path(name, version)
         assert base is not None
-        have = {
-            (int(m.group(1)), "italic" if m.group(2) else "normal")
-            for f in base.glob("*.css")
-            if (m := re.fullmatch(r"(\d+)(-italic)?\.css", f.name))
-        } or {(400, "normal")}
+        have: dict[tuple[int, str], list[Path]] = {}
+        for f in sorted(base.glob("*.css")):
+            if m := re.fullmatch(r"(\d+)(-italic)?\.css", f.name):  # fontsource 5: one file per style
+                have.setdefault((int(m.group(1)), "italic" if m.group(2) else "normal"), []).append(f)
+        if not have:  # fontsource 4: one file per subset and style (latin-400-normal.css)
+            for f in sorted(base.glob("*.css")):
+                if m := re.fullmatch(r"[a-z0-9-]+?-(\d+)-(normal|italic)\.css", f.name):
+                    have.setdefault((int(m.group(1)), m.group(2)), []).append(f)
+        if not have:
+            have = {(400, "normal"): [base / "index.css"]}
         weights = sorted({w for w, _ in have})
         chunks, missing = [], []
         for weight, style in styles:
@@ -523,19 +533,22 @@ class AssetStore:
                 if pick is None:
                     near = min(weights, key=lambda a: abs(a - w))
                     pick = (near, style) if (near, style) in have else (near, "normal")
+                    pick = pick if pick in have else next(iter(have))
                     missing.append(f"{w}{' italic' if style == 'italic' else ''}")
-                css_file = base / (f"{pick[0]}-italic.css" if pick[1] == "italic" else f"{pick[0]}.css")
-                if not css_file.is_file():
-                    css_file = base / "index.css"
-                text = _read(str(css_file)).decode()
-                text = text.replace("url(./files/", f"url(https://{ASSET_HOST}/npm/{name}@{version}/files/")
-                if pick != (w, style):  # the API answers the weight asked for, drawn by the nearest one
-                    text = re.sub(r"font-weight:\s*\d+", f"font-weight: {w}", text)
-                if display == "auto":
-                    text = re.sub(r"\s*font-display:\s*\w+;", "", text)
-                else:
-                    text = re.sub(r"font-display:\s*\w+", f"font-display: {display}", text)
-                chunks.append(text)
+                for css_file in have[pick]:
+                    text = _read(str(css_file)).decode()
+                    text = re.sub(
+                        r"url\((['\"]?)(?:\./)?files/",
+                        rf"url(\1https://{ASSET_HOST}/npm/{name}@{version}/files/",
+                        text,
+                    )
+                    if pick != (w, style):  # the API answers the weight asked for, drawn by the nearest one
+                        text = re.sub(r"font-weight:\s*\d+", f"font-weight: {w}", text)
+                    if display == "auto":
+                        text = re.sub(r"\s*font-display:\s*\w+;", "", text)
+                    else:
+                        text = re.sub(r"font-display:\s*\w+", f"font-display: {display}", text)
+                    chunks.append(text)
         return "\n".join(dict.fromkeys(chunks)), missing
 
 

@@ -95,6 +95,9 @@ CDNJS_TO_NPM: dict[str, str | None] = {
     "lottie-web": "lottie-web",
     "tone": "tone",
     "chartjs-plugin-datalabels": "chartjs-plugin-datalabels",
+    "camanjs": "caman",
+    "skeleton": "skeleton-css",
+    "bootswatch": "bootswatch",
     "datatables": None,
 }
 #: Packages whose pre-5 majors lived under another npm name.
@@ -108,12 +111,14 @@ TAILWIND_PLAY = "tailwindcss-cdn"
 class NpmRef:
     """One npm file a URL names: ``name``, ``spec`` (version or range as written, "" = none), ``file``
     (path inside the package, "" = the package's browser entry), ``esm`` (the CDN would serve an ES
-    module build of the entry, not a file of the tarball)."""
+    module build of the entry, not a file of the tarball), ``stand_in`` (the URL names no version at
+    all, e.g. an account's Font Awesome kit: whatever answers is a substitute)."""
 
     name: str
     spec: str
     file: str
     esm: bool = False
+    stand_in: bool = False
 
 
 @dataclass(frozen=True)
@@ -219,7 +224,13 @@ def _one(host: str, path: str, query: dict[str, list[str]]) -> NpmRef | CdnReque
         if name == "three" and version.startswith("r"):
             version = f"0.{version[1:]}.0"
         return NpmRef(name, version, file) if name else None
+    if host == "bootswatch.com":  # bootswatch.com/4/flatly/bootstrap.min.css: the theme's build of a major
+        m = re.match(r"/(\d+)/([\w-]+)/(bootstrap(?:\.min)?\.css)$", path)
+        return NpmRef("bootswatch", m.group(1), f"dist/{m.group(2)}/{m.group(3)}") if m else None
     if host.endswith("bootstrapcdn.com"):
+        if "/bootswatch/" in path:
+            version, _, file = path.split("/bootswatch/", 1)[1].partition("/")
+            return NpmRef("bootswatch", version, f"dist/{file}")
         for marker, name in (("/bootstrap/", "bootstrap"), ("/font-awesome/", None)):
             if marker in path:
                 version, _, file = path.split(marker, 1)[1].partition("/")
@@ -229,7 +240,7 @@ def _one(host: str, path: str, query: dict[str, list[str]]) -> NpmRef | CdnReque
         version, _, file = path[len("/releases/v") :].partition("/")
         return NpmRef(_FA, version, file)
     if host == "kit.fontawesome.com" and path.endswith(".js"):
-        return NpmRef(_FA, "", "js/all.min.js")  # an account's kit: the free SVG+JS build stands in
+        return NpmRef(_FA, "", "js/all.min.js", stand_in=True)  # an account's kit: the free SVG+JS build
     if host == "fonts.googleapis.com":
         fonts = parse_google_fonts(path, query)
         return CdnRequest(fonts=fonts) if fonts else None

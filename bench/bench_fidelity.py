@@ -10,11 +10,13 @@ rendered:
 2. **after**: the default policy (``resolve``: exact versions from the npm registry, pinned in a run
    lock; same-major fallback; SRI ``strip``; image placeholders);
 3. **again**: a second ``after`` render with the same run lock (asset choices must be identical);
-4. **reference**: plain Chromium (no seal flags, no init script) whose requests are answered by a
-   handler serving the exact npm files for the original URLs, the page's own files, and the same
+4. **reference**: plain Chromium (no seal flags, no init script, motion as the page has it) whose
+   requests are answered by a handler serving the exact npm files for the original URLs (a Font
+   Awesome kit gets the same free build), the page's own files (404 for missing ones), and the same
    neutral placeholder for remote photos (the bench machine cannot reach photo hosts; placeholders
-   keep the comparison about code, styles and fonts). Chromium checks ``integrity`` itself there, as
-   online.
+   keep the comparison about code, styles and fonts). Chromium checks ``integrity`` itself; where a
+   CDN's own build differs from npm's file (cdnjs minifies some libraries itself) the attribute is
+   dropped, since the page's hash matches the CDN's bytes online.
 
 Prints: the share of library / stylesheet / font requests answered with the exact version (before
 and after; goal >= 95%), SRI rejections where the exact file exists (goal 0), render failures caused
@@ -59,7 +61,14 @@ from aesdata.render.assets import (  # noqa: E402
     placeholder_image,
     store_dir,
 )
-from aesdata.render.browser_pool import SAMPLE_ORIGIN, SAMPLE_URL, BrowserPool, RenderConfig, _own_file  # noqa: E402
+from aesdata.render.browser_pool import (  # noqa: E402
+    SAMPLE_ORIGIN,
+    SAMPLE_URL,
+    BrowserPool,
+    RenderConfig,
+    _own_file,
+    seal_integrity,
+)
 from aesdata.render.html import blank_fraction, render_html  # noqa: E402
 from aesdata.render.npm_store import RunLock  # noqa: E402
 
@@ -117,15 +126,20 @@ async def reference_all(
                 async def handle(route: Route) -> None:
                     url = route.request.url
                     if url.split("#")[0] == SAMPLE_URL:
-                        await route.fulfill(status=200, body=row["html"].encode(), content_type="text/html")
+                        await route.fulfill(status=200, body=document.encode(), content_type="text/html")
                         return
-                    if url.startswith(SAMPLE_ORIGIN):
+                    if url.startswith(SAMPLE_ORIGIN):  # the page's own file, or a 404 as online
                         own = _own_file(row["root"], url)
                         if own:
                             await route.fulfill(status=200, body=own[0], headers={"content-type": own[1]})
-                            return
+                        else:
+                            await route.fulfill(status=404, body=b"")
+                        return
                     answer = await asyncio.to_thread(store.lookup, url)
-                    if answer is not None and answer.body is not None and answer.answered_by == "exact":
+                    online = answer is not None and (
+                        answer.answered_by == "exact" or "kit.fontawesome" in url
+                    )
+                    if answer is not None and answer.body is not None and online:
                         await route.fulfill(
                             status=200,
                             body=answer.body,
@@ -138,6 +152,9 @@ async def reference_all(
                         return
                     await route.abort()
 
+                # where a CDN's own build differs from npm's file (cdnjs minifies some libraries itself),
+                # the page's hash matches the CDN's bytes online: drop it here, as aesdata's strip does
+                document = (await asyncio.to_thread(seal_integrity, row["html"], store))[1]
                 await context.route("**/*", handle)
                 status = "ok"
                 png = None

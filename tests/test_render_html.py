@@ -331,7 +331,10 @@ def test_browser_is_recycled_every_n_pages() -> None:
 
 # ------------------------------------------------------------------------------ stage
 def test_render_stage_maps_a_shard_to_render_columns(tmp_path: Path) -> None:
-    stage = Render(RenderStageConfig(concurrency=2, browsers=1), StageContext(tmp_path, tmp_path, tmp_path))
+    stage = Render(
+        RenderStageConfig(concurrency=2, browsers=1, assets_network="offline"),
+        StageContext(tmp_path, tmp_path, tmp_path),
+    )
     table = pa.table(
         {
             "id": ["a", "b", "c"],
@@ -358,6 +361,10 @@ def test_render_stage_maps_a_shard_to_render_columns(tmp_path: Path) -> None:
     versions = stage.versions()
     assert versions["chromium"].startswith(find_browser().version) and versions["assets_lock"]
     assert "tailwindcss-cdn@3.4.10" in versions["assets"]
+    fidelity = out.column("render_fidelity").to_pylist()  # exact or same-major: what the store holds
+    assert fidelity[0] in ("faithful", "degraded") and fidelity[1:] == [None, "faithful"]
+    pins = stage.summarize(tmp_path)["assets_run_lock"]["pins"]  # the run lock, for the manifest
+    assert pins["tailwindcss-cdn@latest"]["version"] == "3.4.10"
 
 
 def test_render_stage_refuses_an_incomplete_asset_store(

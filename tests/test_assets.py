@@ -22,7 +22,7 @@ import pytest
 
 from aesdata.render.assets import AssetPolicy, AssetStore, image_size, placeholder_image, sri_matches
 from aesdata.render.browser_pool import RenderConfig
-from aesdata.render.cdn_urls import parse_cdn_url, urls_in_html
+from aesdata.render.cdn_urls import NpmRef, parse_cdn_url, urls_in_html
 from aesdata.render.html import render_html
 from aesdata.render.npm_store import Registry, RunLock, resolve_spec
 from tests.render_helpers import LoopPool
@@ -171,6 +171,10 @@ def test_cdn_urls_name_npm_package_version_and_file() -> None:
             ("Muli", [(400, "normal")]),
         ]
     )
+    theme = parse_cdn_url("https://bootswatch.com/4/flatly/bootstrap.min.css")
+    assert theme and theme.refs[0] == NpmRef("bootswatch", "4", "dist/flatly/bootstrap.min.css")
+    kit = parse_cdn_url("https://kit.fontawesome.com/0123abcd.js")
+    assert kit and kit.refs[0].stand_in  # an account's kit names no version: whatever answers stands in
     assert parse_cdn_url("https://example.com/app.js") is None
     html = '<script src="//cdn.jsdelivr.net/npm/a@1/x.js"></script><img src="https://example.com/i.png">'
     assert urls_in_html(html) == ["https://cdn.jsdelivr.net/npm/a@1/x.js"]

@@ -3,7 +3,12 @@
 - :mod:`aesdata.render.browser_pool`: warm Chromium pool, a fresh sealed context per sample
   (``BrowserPool``, ``RenderConfig``, ``BrowserPool.open`` for a live page).
 - :mod:`aesdata.render.html`: one HTML sample -> the schema's render columns (``render_html``).
-- :mod:`aesdata.render.assets`: the pinned local CDN/font store and its URL mapper.
+- :mod:`aesdata.render.cdn_urls`: a CDN URL -> the npm package, version spec and file it names.
+- :mod:`aesdata.render.npm_store`: the npm registry client, the content-addressed store, the run lock.
+- :mod:`aesdata.render.assets`: the store's answers to a page's requests (exact versions, fallbacks,
+  Google Fonts CSS, SRI checks, image placeholders), and the repo lock set-up fills.
+- :mod:`aesdata.render.fidelity`: ``render_fidelity`` (faithful | degraded | broken) from ``render_assets``.
+- :mod:`aesdata.render.prefetch`: ``aesdata assets prefetch`` (fill the store for offline renders).
 - :mod:`aesdata.render.plot_sandbox`: plotting scripts in sandboxed warm workers.
 
 Submodules are imported explicitly (this package imports nothing, so that plot-only or doctor

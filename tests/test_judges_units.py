@@ -131,8 +131,9 @@ def _mpl_figure(**axes_overrides: object) -> dict:
         "n_images": 0,
         "n_points": 40,
         "title": "Sales",
-        "xlabel": "month",
-        "ylabel": "k$",
+        "xlabel": "Month",
+        "ylabel": "Sales (k$)",
+        "n_texts": 1,
         "xtick_labels": [[90.0 + 50 * i, 410.0, 20.0, 14.0] for i in range(10)],
         "ytick_labels": [[50.0, 60.0 + 60 * i, 25.0, 14.0] for i in range(5)],
         "xtick_overlaps": 0,
@@ -143,7 +144,7 @@ def _mpl_figure(**axes_overrides: object) -> dict:
     axes.update(axes_overrides)
     return {
         "n_figures": 1,
-        "figures": [{"library": "matplotlib", "width": 640, "height": 480, "dpi": 100.0, "axes": [axes]}],
+        "figures": [{"library": "matplotlib", "width": 900, "height": 560, "dpi": 100.0, "axes": [axes]}],
     }
 
 

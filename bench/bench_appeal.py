@@ -75,11 +75,13 @@ def fit(feats: list[dict[str, float]], y: np.ndarray, names: list[str]) -> dict:
     from sklearn.linear_model import RidgeCV
 
     model = {"features": names, "squared": SQUARED}
-    x = appeal.design_matrix(feats, model)
+    x = appeal.design_matrix(feats, model)  # the training rows lie inside their own range: no clipping
     mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-9
     r = RidgeCV(alphas=ALPHAS, cv=5).fit((x - mean) / scale, y)
     return {
         **model,
+        "lo": {n: min(f[n] for f in feats) for n in names},
+        "hi": {n: max(f[n] for f in feats) for n in names},
         "mean": mean.tolist(),
         "scale": scale.tolist(),
         "coef": r.coef_.tolist(),

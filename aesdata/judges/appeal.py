@@ -240,6 +240,8 @@ def predict(
 ) -> tuple[float, list[tuple[str, float]]]:
     """Predicted mean rating (the data set's scale) and each input's contribution (sorted, largest first)."""
     m = model or load_model()
+    if "lo" in m:  # features outside the training range are clipped to it: a ridge fit must not extrapolate
+        feats = {n: min(max(v, m["lo"][n]), m["hi"][n]) if n in m["lo"] else v for n, v in feats.items()}
     x = design_matrix([feats], m)[0]
     z = (x - np.array(m["mean"])) / np.array(m["scale"])
     contrib = z * np.array(m["coef"])
@@ -271,8 +273,10 @@ def view_of_png(png: bytes) -> np.ndarray:
         return first_view(np.asarray(top, dtype=np.uint8))
 
 
-def appeal_check(png: bytes, model: dict[str, Any] | None = None) -> Check:
-    """The appeal model as a design-judge check (group ``aesthetics``; ``check.combine`` gives it its share).
+def appeal_check(png: bytes, model: dict[str, Any] | None = None, share: float = 0.55) -> Check:
+    """The appeal model as a design-judge check (group ``aesthetics``); ``share`` is the part of the
+    aesthetics sub-score it takes (``check.combine``): 0.55 for web pages, what it was fitted on, less for
+    plots, where it is a transfer (visual complexity and colourfulness, not validated on plot ratings).
 
     A finding is written when the predicted first impression is weak (appeal < 0.35), naming the features
     that pulled it down most."""
@@ -285,7 +289,7 @@ def appeal_check(png: bytes, model: dict[str, Any] | None = None) -> Check:
             f"weak first impression (appeal {score:.2f}; predicted rating {metrics['predicted_rating']:.1f} of 9"
             + (f", pulled down by {', '.join(_FEATURE_WORDS.get(n, n) for n in low)})" if low else ")")
         )
-    return Check("appeal", "aesthetics", 0.0, score, findings, {**metrics, "model": m.get("version")})
+    return Check("appeal", "aesthetics", share, score, findings, {**metrics, "model": m.get("version")})
 
 
 #: plain-English names of the appeal features, for findings

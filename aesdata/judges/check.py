@@ -134,8 +134,9 @@ def combine(checks: list[Check], mode: str, not_measured: list[str]) -> DesignRe
     """Combine checks into a 0..100 verdict shaped like OpenDesign's aesthetics (0..30) + structure (0..30).
 
     - Each group's ``mean`` checks give a weighted mean m; the group scores 30 * m ** ``SHARPNESS``.
-    - The ``appeal`` check (the model fitted on human ratings, ``appeal.py``) takes ``APPEAL_SHARE`` of the
-      aesthetics sub-score: aesthetics = 30 * (share * appeal + (1 - share) * m ** SHARPNESS).
+    - The ``appeal`` check (the model fitted on human ratings, ``appeal.py``) takes a share of the
+      aesthetics sub-score (its ``weight``, else ``APPEAL_SHARE``):
+      aesthetics = 30 * (share * appeal + (1 - share) * m ** SHARPNESS).
     - total = (aesthetics + structure) / 60 * 100, then multiplied by every ``factor`` check's score
       (damage: failed assets, empty charts, missing images, in proportion to what is lost), then bounded
       by ``cap`` checks (50 + 50 * score) and by ``ceiling`` values (render fidelity).

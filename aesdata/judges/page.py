@@ -164,7 +164,13 @@ def check_overflow(elements: list[dict[str, Any]], doc_w: float, viewport_w: flo
         and (e["x"] < -1 or e["x"] + e["w"] > viewport_w + 1)
         and e.get("w", 0) > 0
     ]
-    clipped = [e for e in elements if e.get("overflow_x") and str(e.get("text") or "").strip()]
+    clipped = [
+        e
+        for e in elements
+        if e.get("overflow_x")
+        and str(e.get("text") or "").strip()
+        and str(e.get("tag", "")).lower() not in _SVG_TEXT
+    ]
     findings = []
     if over > 1:
         findings.append(
@@ -598,12 +604,12 @@ def check_covered(probe: dict[str, Any] | None) -> Check:
 # ------------------------------------------------------------------------------------------ space checks
 def space_checks(rgb: np.ndarray) -> list[Check]:
     """Checks that need only pixels: blankness and visual emptiness (``factor``: a nearly blank page scores
-    near 0, a visually empty one loses up to half), long empty gaps (in proportion to their share),
+    near 0, a visually empty one, edge density under 0.008, loses up to 40%), long empty gaps (in proportion to their share),
     whitespace balance, and visual busyness."""
     checks: list[Check] = []
     _, dom_share = pixels.dominant_color(rgb)
     fg_share, imbalance = pixels.balance(rgb)
-    blank_score = 1.0 if dom_share < 0.97 else max(0.0, (0.999 - dom_share) / 0.029)
+    blank_score = 1.0 if dom_share < 0.985 else max(0.0, (0.999 - dom_share) / 0.014)
     checks.append(
         Check(
             "blankness",
@@ -659,7 +665,7 @@ def space_checks(rgb: np.ndarray) -> list[Check]:
             {"edge_density": round(edges, 4)},
         )
     )
-    empty = 1.0 if edges >= 0.015 else 0.5 + 0.5 * edges / 0.015
+    empty = 1.0 if edges >= 0.008 else 0.6 + 0.4 * edges / 0.008
     checks.append(
         Check(
             "visual_emptiness",

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from aesdata.judges import pixels
+from aesdata.judges import appeal, pixels
 from aesdata.judges.check import Check, DesignResult, combine, plural
 from aesdata.judges.colour import colour_checks
 from aesdata.judges.page import space_checks
@@ -30,6 +30,8 @@ from aesdata.judges.page import space_checks
 LEGEND_HIDES_ALL = 0.2
 #: share of one axis's tick labels overlapping another at which the tick label check reaches 0
 TICKS_UNREADABLE = 0.6
+#: share of the aesthetics sub-score the appeal model takes for a plot (a transfer from web pages: kept small)
+PLOT_APPEAL_SHARE = 0.2
 #: figure sizes the libraries choose when the script does not (matplotlib 6.4 x 4.8 in at 100 dpi; plotly)
 _DEFAULT_SIZES = {(640, 480), (700, 500), (700, 450)}
 #: an axis label that is a raw column name: snake_case, or one lower-case word without units
@@ -322,7 +324,8 @@ def _merge(per_figure: list[list[Check]]) -> list[Check]:
 
 def judge_plot(figure: dict[str, Any] | str | None, screenshot_png: bytes | None) -> DesignResult:
     """Score a rendered plot: per figure, empty axes, overlapping or unreadable tick labels, a legend over
-    the data, missing labels and polish; then the colour and blankness checks on its PNG."""
+    the data, missing labels and polish; then the colour and blankness checks and the appeal model (with a
+    small share, ``PLOT_APPEAL_SHARE``) on its PNG."""
     fig = json.loads(figure) if isinstance(figure, str) else (figure or {})
     per_figure = [
         checks
@@ -337,4 +340,7 @@ def judge_plot(figure: dict[str, Any] | str | None, screenshot_png: bytes | None
         rgb = pixels.decode(screenshot_png)
         checks += colour_checks(rgb)
         checks += [c for c in space_checks(rgb) if c.name == "blankness"]
+        liking = appeal.appeal_check(screenshot_png, share=PLOT_APPEAL_SHARE)
+        liking.findings = []  # fitted on web pages: a weak value is a hint for a plot, not a finding
+        checks.append(liking)
     return combine(checks, "plot", not_measured)

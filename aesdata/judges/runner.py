@@ -305,6 +305,8 @@ class Judges:
                     viewport=(int(vp[0]), int(vp[1])),
                     axe_violations=live.get("axe"),
                     probe=live.get("probe"),
+                    fidelity=row.get("render_fidelity"),
+                    assets=row.get("render_assets"),
                 )
             out.update(
                 {

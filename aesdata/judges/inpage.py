@@ -106,8 +106,12 @@ async def axe_contrast(page: Any) -> list[dict[str, Any]]:
 
 
 _PROBE = """async () => {
+  // an element's box; for an image, at least the size its attributes ask for (a broken image with alt
+  // text shrinks to that text, but the space it was meant to fill is what the page lost)
   const box = (el) => { const r = el.getBoundingClientRect();
-    return {x: r.x + scrollX, y: r.y + scrollY, w: r.width, h: r.height}; };
+    const aw = +(el.getAttribute && el.getAttribute('width')) || 0, ah = +(el.getAttribute && el.getAttribute('height')) || 0;
+    return {x: r.x + scrollX, y: r.y + scrollY, w: Math.max(r.width, el.tagName === 'IMG' ? aw : 0),
+            h: Math.max(r.height, el.tagName === 'IMG' ? ah : 0)}; };
   const imgs = Array.from(document.images);
   const broken = imgs.filter(i => i.complete && i.naturalWidth === 0 && (i.currentSrc || i.src))
                      .map(i => ({src: (i.currentSrc || i.src).slice(0, 500), ...box(i)}));

@@ -8,8 +8,9 @@ hidden element is not a response), the rendered text and the number of shown ele
 viewport outside the target itself and outside what changes by itself (animations), URL change, dialogs,
 new pages and new uncaught page errors. A control counts as working when the page responds the way its
 label promises: a label that promises content ("Next", "Add", "Calculate", "Start", "+", see
-``_PROMISES_CONTENT``) needs visible text or shown elements to change, or a redraw of at least
-``CONTENT_PIXELS`` of the viewport; other controls (toggles, tabs without such words) need any visible
+``_PROMISES_CONTENT``) needs visible text or shown elements to change, or a redraw that is not a mere restyle (class or style
+changes only; a canvas drawing makes no mutation), or a restyle that redraws at least ``LARGE_REDRAW`` of
+the viewport (a carousel sliding); other controls (toggles, tabs without such words) need any visible
 change. Each interaction scores 1 when the page responded so without a new error, else 0;
 at most ``max_scored`` interactions are scored (3, as in AesCoder), and the page score is their sum.
 
@@ -83,14 +84,22 @@ OBSERVE_JS = """() => {
       if (el.checkVisibility) return el.checkVisibility({opacityProperty: true, visibilityProperty: true});
       return el.getClientRects().length > 0 && getComputedStyle(el).visibility !== 'hidden';
     };
+    // restyles (class or style attributes of elements that are not media) are counted apart
+    const MEDIA = new Set(['CANVAS', 'IMG', 'VIDEO', 'SVG', 'PICTURE', 'SOURCE', 'IFRAME', 'INPUT', 'PROGRESS', 'METER']);
+    window.__aesStyle = 0;
     window.__aesObs = new MutationObserver(recs => {
-      for (const r of recs) if (shown(r.target) || Array.from(r.addedNodes || []).some(shown)) window.__aesMut += 1;
+      for (const r of recs) {
+        if (!(shown(r.target) || Array.from(r.addedNodes || []).some(shown))) continue;
+        window.__aesMut += 1;
+        if (r.type === 'attributes' && !MEDIA.has((r.target.tagName || '').toUpperCase())) window.__aesStyle += 1;
+      }
     });
     window.__aesObs.observe(document, {subtree: true, childList: true, attributes: true, characterData: true});
     const stub = (type, ret) => (msg) => { window.__aesDlg.push(type + ': ' + String(msg).slice(0, 80)); return ret; };
     window.alert = stub('alert'); window.confirm = stub('confirm', true); window.prompt = stub('prompt', 'test');
   }
-  const n = window.__aesMut, d = window.__aesDlg; window.__aesMut = 0; window.__aesDlg = [];
+  const n = window.__aesMut, d = window.__aesDlg, st = window.__aesStyle;
+  window.__aesMut = 0; window.__aesDlg = []; window.__aesStyle = 0;
   // what a reader sees: the rendered text (innerText skips hidden elements) and form values, and how many
   // elements are shown
   const body = document.body;
@@ -99,11 +108,11 @@ OBSERVE_JS = """() => {
     text += '|' + (el.value ?? '');
   let shownCount = 0;
   for (const el of (body ? body.getElementsByTagName('*') : [])) if (el.getClientRects().length) shownCount++;
-  return [n, d, text.length + ':' + text.slice(0, 20000), shownCount];
+  return [n, d, text.length + ':' + text.slice(0, 20000), shownCount, st];
 }"""
 
 #: labels that promise new content (a step, a page of results, a value, a panel): a control with such a
-#: label works only when visible text or shown elements change, or at least 0.5% of the viewport redraws
+#: label works only when visible text or shown elements change, or the page redraws without a mere restyle
 #: (a canvas game starting); restyling alone is not what it promised
 _PROMISES_CONTENT = re.compile(
     r"\b(next|prev(ious)?|back|forward|continue|step|more|show|hide|open|close|expand|collapse|add|remove|"
@@ -112,8 +121,8 @@ _PROMISES_CONTENT = re.compile(
     r"draw|spin|flip|deal|new game|restart)\b|^[+\u2212\-<>\u2039\u203a\u00ab\u00bb\u2190\u2192]$",
     re.I,
 )
-#: share of the viewport that must redraw for a content-promising control without text change
-CONTENT_PIXELS = 0.005
+#: a redraw this large counts even when it came from restyling alone (a carousel sliding by a transform)
+LARGE_REDRAW = 0.05
 
 
 _SAMPLE_TEXT = {
@@ -309,7 +318,7 @@ async def observe_action(
     before1 = await _shot(page)
     await asyncio.sleep(settle_ms / 1000)
     before2 = await _shot(page)
-    idle_mut, _, text0, shown0 = await page.evaluate(OBSERVE_JS)  # what changes by itself over one settle
+    idle_mut, _, text0, shown0, _ = await page.evaluate(OBSERVE_JS)  # what changes by itself over one settle
     idle = np.abs(before1.astype(np.int16) - before2.astype(np.int16)).max(axis=2) > 16
     url0, errors0, dialogs0, popups0 = page.url, len(watch.errors), len(watch.dialogs), watch.popups
     blocked0 = len(blocked) if blocked is not None else 0
@@ -324,11 +333,11 @@ async def observe_action(
     ):  # arrows and space scroll the document by themselves: that is the browser, not the page
         await page.evaluate("([x, y]) => scrollTo(x, y)", scroll0)
     try:
-        mutations, stubbed, text1, shown1 = await page.evaluate(OBSERVE_JS)
+        mutations, stubbed, text1, shown1, restyles = await page.evaluate(OBSERVE_JS)
         watch.dialogs += stubbed
         after = await _shot(page)
     except Exception:  # noqa: BLE001 - navigated away mid-evaluation
-        mutations, after, text1, shown1 = 0, None, text0, shown0
+        mutations, after, text1, shown1, restyles = 0, None, text0, shown0, 0
     # a placeholder link (href="#") only appends an empty fragment: the page did not respond
     url_changed = page.url.removesuffix("#") != url0.removesuffix("#")
     mask = idle.copy()
@@ -347,7 +356,8 @@ async def observe_action(
     content = text1 != text0 or shown1 != shown0
     promised = c["kind"] == "click" and bool(_PROMISES_CONTENT.search(c.get("text") or ""))
     if promised:  # the label promises new content: restyling or a hidden write is not that
-        visible = content or change >= CONTENT_PIXELS
+        restyle_only = restyles > 0 and restyles >= mutations
+        visible = content or change >= LARGE_REDRAW or (change > pixel_threshold and not restyle_only)
     else:
         visible = mutations > idle_mut or change > pixel_threshold or content
     changed = bool(visible or url_changed or dialog or navigated or watch.popups > popups0)
@@ -362,6 +372,7 @@ async def observe_action(
             "idle_mutations": int(idle_mut),
             "pixel_change": round(change, 5),
             "content_changed": content,
+            "restyles": int(restyles),
             "promised_content": promised,
             "url_changed": url_changed,
             "dialog": dialog[:2],

@@ -483,7 +483,8 @@ def check_images(
         if isinstance(a, dict) and a.get("answered_by") == "placeholder"
     }
     images = (probe or {}).get("images_list") or []
-    placeholders = [i for i in images if str(i.get("src")) in placeholder_urls]
+    broken_src = {str(b.get("src")) for b in broken}
+    placeholders = [i for i in images if str(i.get("src")) in placeholder_urls - broken_src]
     unmatched = len(placeholder_urls - {str(i.get("src")) for i in images})
     missing_bg = [b for b in (probe or {}).get("background_images") or [] if not b.get("loaded")]
 
@@ -496,7 +497,12 @@ def check_images(
     findings = []
     if broken:
         findings.append(f"{plural(len(broken), 'broken image')}")
-    if placeholders or unmatched:
+    shown_as_placeholder = {str(b.get("src")) for b in broken} & placeholder_urls
+    if shown_as_placeholder:  # answered with a placeholder, then not decoded: counted once, as broken
+        findings.append(
+            f"{plural(len(shown_as_placeholder), 'remote image')} answered with a neutral placeholder"
+        )
+    elif placeholders or unmatched:
         findings.append(
             f"{plural(len(placeholders) + unmatched, 'remote image')} shown as a neutral placeholder"
         )

@@ -150,9 +150,8 @@ def combine(checks: list[Check], mode: str, not_measured: list[str]) -> DesignRe
         mean = sum(c.weight * c.score for c in members) / weight if weight else None
         craft = None if mean is None else mean**SHARPNESS
         if group == "aesthetics" and appeal is not None:
-            craft = (
-                appeal.score if craft is None else APPEAL_SHARE * appeal.score + (1 - APPEAL_SHARE) * craft
-            )
+            share = appeal.weight or APPEAL_SHARE
+            craft = appeal.score if craft is None else share * appeal.score + (1 - share) * craft
         groups[group] = None if craft is None else round(30.0 * craft, 3)
     measured = [v for v in groups.values() if v is not None]
     total = 100.0 * sum(measured) / (30.0 * len(measured)) if measured else 0.0

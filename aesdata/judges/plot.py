@@ -43,13 +43,14 @@ def plot_axes(figure: dict[str, Any]) -> list[dict[str, Any]]:
 
     Input: ``{"figures": [...]}`` where a matplotlib figure lists ``axes`` (``box`` [x, y, w, h] in
     pixels from the top left, ``has_data``, artist counts, ``n_points``, ``title``/``xlabel``/``ylabel``,
-    ``xtick_labels``/``ytick_labels`` boxes, ``legend`` {``box``, ``covered_data``}) and a plotly figure
+    ``xtick_labels``/``ytick_labels`` boxes, optionally ``xtick_outlines``/``ytick_outlines`` (each label's
+    four rotated corners), ``n_texts``, ``legend`` {``box``, ``covered_data``}) and a plotly figure
     gives ``n_traces_with_data``, titles and the sandbox's estimated ``plot_box``, ``n_points`` and
     ``legend``. Output per axes: ``{bbox: [x0, y0, x1, y1] | None, data: int, points: int, title, xlabel,
     ylabel, ticks: {x: n, y: n}, ticks_overlapping: {x: n, y: n}, tick_heights: [px], legend: [x0, y0, x1,
-    y1] | None, legend_covered: int}``; ``points`` counts data points and bars (what a legend can hide), and
-    ``ticks_overlapping`` the labels that overlap at least one other label of their axis. A plotly figure
-    counts as one axes without tick boxes.
+    y1] | None, legend_covered: int, texts: int}``; ``points`` counts data points and bars (what a legend
+    can hide), and ``ticks_overlapping`` the labels that overlap at least one other label of their axis
+    (on their outlines when given). A plotly figure counts as one axes without tick boxes.
     """
     out: list[dict[str, Any]] = []
     for fig in figure.get("figures") or []:

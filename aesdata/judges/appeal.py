@@ -284,7 +284,7 @@ def appeal_check(png: bytes, model: dict[str, Any] | None = None, share: float =
     score, metrics = appeal(view_of_png(png), m)
     findings = []
     if score < 0.35:
-        low = [n for n, c in metrics["top"] if c < 0][:2]
+        low = [n.removesuffix("^2") for n, c in metrics["top"] if c < 0][:2]
         findings.append(
             f"weak first impression (appeal {score:.2f}; predicted rating {metrics['predicted_rating']:.1f} of 9"
             + (f", pulled down by {', '.join(_FEATURE_WORDS.get(n, n) for n in low)})" if low else ")")
@@ -292,17 +292,38 @@ def appeal_check(png: bytes, model: dict[str, Any] | None = None, share: float =
     return Check("appeal", "aesthetics", share, score, findings, {**metrics, "model": m.get("version")})
 
 
-#: plain-English names of the appeal features, for findings
+#: plain-English names of the appeal features, for findings ("pulled down by ...")
 _FEATURE_WORDS = {
-    "high_freq": "fine-grained clutter",
-    "edge_density": "many edges",
-    "text_share": "walls of text",
-    "value_mean": "a washed-out bright screen",
-    "white_share": "large blank white areas",
-    "link_blue_share": "default link blue",
+    "colourfulness": "its colourfulness",
+    "sat_mean": "its colour saturation",
+    "sat_std": "uneven saturation",
+    "value_mean": "its overall brightness",
+    "value_std": "its light-dark contrast",
+    "dark_share": "its share of dark areas",
+    "white_share": "its share of blank white",
+    "hue_entropy": "its spread of hues",
+    "vivid_share": "its vivid colour areas",
     "primary_share": "pure primary colours",
+    "link_blue_share": "default link blue",
+    "edge_density": "its edge density",
+    "grad_mean": "its texture",
+    "quadtree_leaves": "its visual complexity",
+    "high_freq": "fine-grained clutter",
     "bg_share": "one flat background",
-    "symmetry_h": "asymmetry",
-    "colours_1pct": "few colours",
-    "other_share": "little imagery",
+    "bg_dark": "its background tone",
+    "colours_1pct": "few main colours",
+    "colours_01pct": "few colour tones",
+    "flat_share": "its flat empty areas",
+    "text_share": "walls of text",
+    "image_share": "little imagery",
+    "other_share": "little imagery or graphics",
+    "symmetry_h": "left-right asymmetry",
+    "symmetry_v": "top-bottom asymmetry",
+    "balance_h": "left-right imbalance",
+    "balance_v": "top-heavy or bottom-heavy layout",
+    "centre_x": "off-centre content",
+    "centre_y": "content bunched at the top",
+    "grid_share": "ragged left edges",
+    "text_line_median": "its text size",
+    "text_line_max": "no large type",
 }

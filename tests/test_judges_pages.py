@@ -208,7 +208,8 @@ def test_trl_reward_functions_share_one_judging():
     assert len(judge.memo) == 3  # five functions, one judging per completion
     assert results["execution_reward"] == [1.0, -1.0, -1.0]
     assert results["aesthetic_reward"][0] > 0.8 and results["aesthetic_reward"][1:] == [-0.1, -0.1]
-    assert 0.8 < results["static_reward"][0] <= 1.0 and results["static_reward"][2] is None
+    # a small clean counter page in a stock font is "good" (70-89) under design@4, not near-perfect
+    assert 0.7 < results["static_reward"][0] < 0.95 and results["static_reward"][2] is None
     assert results["interactive_reward"][0] == 1.0
     assert results["webgen_r1_reward"][0] > 4 and results["webgen_r1_reward"][2] == 0.0
 

@@ -131,8 +131,9 @@ def _mpl_figure(**axes_overrides: object) -> dict:
         "n_images": 0,
         "n_points": 40,
         "title": "Sales",
-        "xlabel": "month",
-        "ylabel": "k$",
+        "xlabel": "Month",
+        "ylabel": "Sales (k$)",
+        "n_texts": 1,
         "xtick_labels": [[90.0 + 50 * i, 410.0, 20.0, 14.0] for i in range(10)],
         "ytick_labels": [[50.0, 60.0 + 60 * i, 25.0, 14.0] for i in range(5)],
         "xtick_overlaps": 0,
@@ -143,7 +144,7 @@ def _mpl_figure(**axes_overrides: object) -> dict:
     axes.update(axes_overrides)
     return {
         "n_figures": 1,
-        "figures": [{"library": "matplotlib", "width": 640, "height": 480, "dpi": 100.0, "axes": [axes]}],
+        "figures": [{"library": "matplotlib", "width": 900, "height": 560, "dpi": 100.0, "axes": [axes]}],
     }
 
 
@@ -386,3 +387,107 @@ def test_styling_checks_tell_default_styling_from_designed():
     s = design.judge_page({**doc, "elements": styled}, None)
     assert s.score - p.score >= 15
     assert p.subscores["checks"]["typeface"] < 0.3
+
+
+def test_execution_gate_fails_broken_markup_and_reports_style_rules():
+    """HTMLHint errors that break a page fail it; a duplicate id or a late doctype is a finding only, and
+    the rule set is configurable."""
+    dup = [
+        {"rule": "id-unique", "message": "The id value [ card ] must be unique.", "line": 9},
+        {"rule": "doctype-first", "message": "Doctype must be declared first.", "line": 1},
+    ]
+    style = execution.judge_html("ok", None, "[]", b"png", dup)
+    assert style.passed and {f["severity"] for f in style.findings} == {"warning"}
+    assert any("id-unique" in f["message"] for f in style.findings)
+    strict = execution.judge_html("ok", None, "[]", b"png", dup, fatal_rules=("id-unique",))
+    assert not strict.passed
+    broken = execution.judge_html("ok", None, "[]", b"png", [{"rule": "tag-pair", "message": "x", "line": 2}])
+    assert not broken.passed and "id-unique" not in execution.FATAL_RULES
+
+
+def test_rotated_tick_labels_are_judged_on_their_outlines():
+    """Eight long labels rotated 35 degrees: their upright boxes overlap, their real outlines do not (the
+    sandbox writes both); a few overlapping labels cost a few points, not half the score."""
+    import math
+
+    boxes, outlines = [], []
+    for i in range(8):
+        cx, cy, w, h, t = 120.0 + 60 * i, 440.0, 120.0, 14.0, math.radians(35)
+        c, s = math.cos(t), math.sin(t)
+        corners = [
+            [cx + dx * c + dy * s, cy - dx * s + dy * c]
+            for dx, dy in ((-w / 2, -h / 2), (w / 2, -h / 2), (w / 2, h / 2), (-w / 2, h / 2))
+        ]
+        xs, ys = [p[0] for p in corners], [p[1] for p in corners]
+        boxes.append([min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)])
+        outlines.append(corners)
+    upright = design.judge_plot(_mpl_figure(xtick_labels=boxes), None)
+    rotated = design.judge_plot(_mpl_figure(xtick_labels=boxes, xtick_outlines=outlines), None)
+    assert any("8 of 8 x tick labels overlap" in f for f in upright.findings)
+    assert not any("overlap" in f for f in rotated.findings) and rotated.score >= 90
+    few = design.judge_plot(_mpl_figure(xtick_labels=_overlapping_ticks(20, 2)), None)
+    assert few.score >= 85
+
+
+def test_plot_findings_read_as_english_and_figures_are_judged_one_by_one():
+    bare = {"title": "", "xlabel": "", "ylabel": ""}
+    fig = _mpl_figure(**bare)
+    fig["figures"][0]["axes"] *= 5
+    res = design.judge_plot(fig, None)
+    assert "5 axes without a title or axis labels" in res.findings
+    assert not any("axess" in f for f in res.findings)
+    clean, empty = _mpl_figure(), _mpl_figure(has_data=False, n_lines=0, n_points=0)
+    two = {"n_figures": 2, "figures": clean["figures"] + empty["figures"]}
+    both = design.judge_plot(two, None)
+    assert "figure 2: 1 of 1 axes empty" in both.findings
+    # each figure counts once: one empty figure of two costs half of the empty-axes check
+    assert both.subscores["checks"]["empty_axes"] == 0.5
+    assert design.judge_plot(clean, None).score > both.score > design.judge_plot(empty, None).score
+
+
+def test_rich_colour_is_not_garish_but_pure_primaries_are():
+    def bands(colours):
+        def draw(d):
+            for i, c in enumerate(colours):
+                d.rectangle([i * 160, 0, i * 160 + 159, 959], fill=c)
+
+        return design.judge_screenshot(_png(draw))
+
+    rich = bands(["#264653", "#2a9d8f", "#e9c46a", "#f4a261", "#e76f51", "#8ab17d", "#6d597a", "#b56576"])
+    loud = bands(["#ff0000", "#0000ff", "#ffff00", "#00ff00", "#ff0000", "#0000ff", "#ffff00", "#00ff00"])
+    assert rich.subscores["checks"]["colourfulness"] == 1.0
+    assert any("garish" in f for f in loud.findings) and not any("garish" in f for f in rich.findings)
+
+
+def test_appeal_model_is_versioned_documented_and_deterministic():
+    from aesdata.judges import appeal
+
+    model = appeal.load_model()
+    assert model["version"] == "appeal@1" and model["provenance"]["cv_spearman"] >= 0.5
+    assert "train_means_list.csv" in model["provenance"]["data"]
+    assert "test_list.csv" in model["provenance"]["not_used"]
+    assert len(model["coef"]) == len(model["features"]) + len(model["squared"])
+
+    def page(draw):
+        return _png(draw, bg=(255, 255, 255))
+
+    def plain(d):  # the browser-default look: black text and blue underlined links at the top left
+        for i in range(30):
+            d.text(
+                (8, 8 + 18 * i),
+                "Lorem ipsum dolor sit amet, consectetur adipiscing elit " * 2,
+                fill=(0, 0, 0),
+            )
+            d.line([(8, 22 + 18 * i), (200, 22 + 18 * i)], fill=(0, 0, 238))
+
+    def designed(d):  # a dark hero with a photo-like gradient block and a short, large headline
+        d.rectangle([0, 0, 1279, 959], fill=(17, 24, 39))
+        for y in range(200, 700):
+            d.line([(640, y), (1180, y)], fill=(40 + y // 6, 90 + y // 10, 160 - y // 8))
+        d.rectangle([100, 300, 520, 380], fill=(240, 240, 245))
+
+    a_plain, _ = appeal.appeal(appeal.view_of_png(page(plain)))
+    a_designed, metrics = appeal.appeal(appeal.view_of_png(page(designed)))
+    assert 0.0 <= a_plain < a_designed <= 1.0
+    assert appeal.appeal(appeal.view_of_png(page(designed)))[0] == a_designed
+    assert metrics["top"] and all(isinstance(n, str) for n, _ in metrics["top"])

@@ -1,9 +1,17 @@
 """Execution judge: does the candidate run and render at all? Pass (+1) or fail (-1), with findings.
 
-HTML: the HTMLHint rules the AesCoder execution agent checks (doctype first, paired tags, unique ids,
-no duplicated attributes, valid tag names; viewport meta, title and alt text as advisory), run with
-HTMLHint's own browser build (``inpage.lint``); plus the render status (the renderer decides blankness),
-uncaught page errors and a missing screenshot. Plots: the script ran and produced a non-empty figure (axes with data).
+HTML: HTMLHint (its own browser build, ``inpage.lint``) as the AesCoder execution agent uses it, a gate on
+markup that breaks a page, plus the render status (the renderer decides blankness), uncaught page errors and
+a missing screenshot. The rule set is configurable (``JudgeConfig.fatal_rules`` / ``advisory_rules``):
+
+- ``FATAL_RULES`` fail the page: markup the browser has to guess about and may render differently from what
+  was written (an unclosed or stray tag: ``tag-pair``; a duplicated attribute, of which the browser keeps
+  one: ``attr-no-duplication``; a tag name with special characters: ``tagname-specialchars``).
+- ``ADVISORY_RULES`` are findings (severity ``warning``) that never fail a page: style and hygiene rules
+  that leave the rendered page intact (a duplicate ``id`` renders fine, and a comment or blank line before
+  ``<!DOCTYPE>`` does not change the mode: ``id-unique``, ``doctype-first``), plus viewport meta, title,
+  alt text, empty ``src`` and the HTML5 doctype. Move a rule between the lists to make it stricter or
+  looser; a rule in neither is not checked. Plots: the script ran and produced a non-empty figure (axes with data).
 
 Inputs are the render columns of a row (``render_status``, ``console_errors_json``, ``screenshot``,
 ``plot_figures``, ``layout_json``) and, for HTML, HTMLHint's messages. Output: ``ExecResult``.
@@ -15,16 +23,16 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-#: HTMLHint rules whose violation fails the page (structure the browser has to guess about)
+#: HTMLHint rules whose violation fails the page (markup that breaks it; see the module docstring)
 FATAL_RULES: tuple[str, ...] = (
-    "doctype-first",
     "tag-pair",
-    "id-unique",
     "attr-no-duplication",
     "tagname-specialchars",
 )
-#: HTMLHint rules reported as findings only
+#: HTMLHint rules reported as findings only (style and hygiene; see the module docstring)
 ADVISORY_RULES: tuple[str, ...] = (
+    "doctype-first",
+    "id-unique",
     "meta-viewport-require",
     "title-require",
     "alt-require",

@@ -105,19 +105,73 @@ async def axe_contrast(page: Any) -> list[dict[str, Any]]:
     return raw
 
 
-_PROBE = """() => {
+_PROBE = """async () => {
+  // an element's box; for an image, at least the size its attributes ask for (a broken image with alt
+  // text shrinks to that text, but the space it was meant to fill is what the page lost)
+  const box = (el) => { const r = el.getBoundingClientRect();
+    const aw = +(el.getAttribute && el.getAttribute('width')) || 0, ah = +(el.getAttribute && el.getAttribute('height')) || 0;
+    return {x: r.x + scrollX, y: r.y + scrollY, w: Math.max(r.width, el.tagName === 'IMG' ? aw : 0),
+            h: Math.max(r.height, el.tagName === 'IMG' ? ah : 0)}; };
   const imgs = Array.from(document.images);
   const broken = imgs.filter(i => i.complete && i.naturalWidth === 0 && (i.currentSrc || i.src))
-                     .map(i => ({src: (i.currentSrc || i.src).slice(0, 120), x: i.getBoundingClientRect().x,
-                                 y: i.getBoundingClientRect().y + scrollY, w: i.width, h: i.height}));
-  return {images: imgs.length, broken_images: broken,
+                     .map(i => ({src: (i.currentSrc || i.src).slice(0, 500), ...box(i)}));
+  const images_list = imgs.filter(i => i.currentSrc || i.src).slice(0, 300)
+                          .map(i => ({src: (i.currentSrc || i.src).slice(0, 500), ...box(i)}));
+  // CSS background images: each url() of a visible element of at least 40 x 40 px, loaded once more here
+  const wanted = [];
+  for (const el of document.querySelectorAll('body, body *')) {
+    if (wanted.length >= 60) break;
+    const bg = getComputedStyle(el).backgroundImage;
+    if (!bg || bg === 'none' || !bg.includes('url(')) continue;
+    const b = box(el);
+    if (b.w < 40 || b.h < 40) continue;
+    for (const m of bg.matchAll(/url\\(["']?([^"')]+)["']?\\)/g)) {
+      if (!m[1].startsWith('data:')) wanted.push({url: m[1].slice(0, 500), ...b});
+    }
+  }
+  const load = (url) => new Promise((resolve) => {
+    const im = new Image(); const t = setTimeout(() => resolve(false), 1500);
+    im.onload = () => { clearTimeout(t); resolve(im.naturalWidth > 0); };
+    im.onerror = () => { clearTimeout(t); resolve(false); };
+    im.src = url;
+  });
+  const loaded = await Promise.all(wanted.map(w => load(w.url)));
+  const background_images = wanted.map((w, i) => ({...w, loaded: loaded[i]}));
+  // headings, buttons and links in the first viewport that another element covers at their centre
+  const covered = [];
+  for (const el of document.querySelectorAll('h1, h2, h3, button, a, input')) {
+    if (covered.length >= 10) break;
+    const r = el.getBoundingClientRect();
+    if (r.width < 4 || r.height < 4 || r.top < 0 || r.bottom > innerHeight || r.left < 0 || r.right > innerWidth) continue;
+    const st = getComputedStyle(el);
+    if (st.visibility === 'hidden' || parseFloat(st.opacity) === 0) continue;
+    const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+    if (!hit || hit === el || el.contains(hit) || hit.contains(el)) continue;
+    const hs = getComputedStyle(hit);
+    if (hs.pointerEvents === 'none' || parseFloat(hs.opacity) < 0.1) continue;
+    let p = hit, fixed = false;
+    for (; p && p !== document.body; p = p.parentElement) {
+      const pos = getComputedStyle(p).position;
+      if (pos === 'fixed' || pos === 'sticky') { fixed = true; break; }
+    }
+    if (!fixed) continue;  // only bars that stay on screen: a card over a card is the overlap check's job
+    const pr = p.getBoundingClientRect();
+    if (pr.width * pr.height > 0.5 * innerWidth * innerHeight) continue;  // a modal or overlay: deliberate
+    const name = (e) => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '');
+    covered.push({what: name(el) + ' "' + (el.innerText || el.value || '').trim().slice(0, 30) + '"',
+                  by: 'a fixed ' + name(p || hit)});
+  }
+  return {images: imgs.length, broken_images: broken, images_list, background_images, covered,
           doc_w: document.documentElement.scrollWidth, doc_h: document.documentElement.scrollHeight,
           vw: innerWidth, vh: innerHeight};
 }"""
 
 
 async def probe(page: Any) -> dict[str, Any]:
-    """Read facts the layout does not carry from the live ``page``: broken images and document size."""
+    """Read facts the layout does not carry from the live ``page``: broken images, every image's source and
+    box (to weigh placeholders by area), CSS background images and whether each loads (each ``url()`` is
+    requested once more through the page's own sealed network), headings and controls of the first viewport
+    covered by a fixed or sticky bar, and the document size."""
     return await page.evaluate(_PROBE)
 
 

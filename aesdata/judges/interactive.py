@@ -3,9 +3,15 @@
 ``explore(page)`` is the built-in agent (no model): it finds what a user can act on (buttons, links,
 inputs, selects, checkboxes, forms, elements with click handlers or a pointer cursor, canvas games by
 keyboard), plans up to ``max_actions`` interactions (forms are filled and submitted as one), acts, and
-observes the response: DOM mutations (a ``MutationObserver``), pixel change in the viewport outside the
-target itself and outside what changes by itself (animations), URL change, dialogs, new pages and new
-uncaught page errors. Each interaction scores 1 when the page responded without a new error, else 0;
+observes the response: DOM mutations of visible elements (a ``MutationObserver``; text written into a
+hidden element is not a response), the rendered text and the number of shown elements, pixel change in the
+viewport outside the target itself and outside what changes by itself (animations), URL change, dialogs,
+new pages and new uncaught page errors. A control counts as working when the page responds the way its
+label promises: a label that promises content ("Next", "Add", "Calculate", "Start", "+", see
+``_PROMISES_CONTENT``) needs visible text or shown elements to change, or a redraw that is not a mere restyle (class or style
+changes only; a canvas drawing makes no mutation), or a restyle that redraws at least ``LARGE_REDRAW`` of
+the viewport (a carousel sliding); other controls (toggles, tabs without such words) need any visible
+change. Each interaction scores 1 when the page responded so without a new error, else 0;
 at most ``max_scored`` interactions are scored (3, as in AesCoder), and the page score is their sum.
 
 ``explore_vlm(page, judge_backend, instruction)`` is the Set-of-Mark agent: numbered boxes are drawn over
@@ -23,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,13 +77,53 @@ FIND_JS = """() => {
 OBSERVE_JS = """() => {
   if (!window.__aesObs) {
     window.__aesMut = 0; window.__aesDlg = [];
-    window.__aesObs = new MutationObserver(recs => { window.__aesMut += recs.length; });
+    // only mutations a user can see count: text written into a hidden element is not a response
+    const shown = (node) => {
+      const el = node && (node.nodeType === 1 ? node : node.parentElement);
+      if (!el || !el.isConnected) return false;
+      if (el.checkVisibility) return el.checkVisibility({opacityProperty: true, visibilityProperty: true});
+      return el.getClientRects().length > 0 && getComputedStyle(el).visibility !== 'hidden';
+    };
+    // restyles (class or style attributes of elements that are not media) are counted apart
+    const MEDIA = new Set(['CANVAS', 'IMG', 'VIDEO', 'SVG', 'PICTURE', 'SOURCE', 'IFRAME', 'INPUT', 'PROGRESS', 'METER']);
+    window.__aesStyle = 0;
+    window.__aesObs = new MutationObserver(recs => {
+      for (const r of recs) {
+        if (!(shown(r.target) || Array.from(r.addedNodes || []).some(shown))) continue;
+        window.__aesMut += 1;
+        if (r.type === 'attributes' && !MEDIA.has((r.target.tagName || '').toUpperCase())) window.__aesStyle += 1;
+      }
+    });
     window.__aesObs.observe(document, {subtree: true, childList: true, attributes: true, characterData: true});
     const stub = (type, ret) => (msg) => { window.__aesDlg.push(type + ': ' + String(msg).slice(0, 80)); return ret; };
     window.alert = stub('alert'); window.confirm = stub('confirm', true); window.prompt = stub('prompt', 'test');
   }
-  const n = window.__aesMut, d = window.__aesDlg; window.__aesMut = 0; window.__aesDlg = []; return [n, d];
+  const n = window.__aesMut, d = window.__aesDlg, st = window.__aesStyle;
+  window.__aesMut = 0; window.__aesDlg = []; window.__aesStyle = 0;
+  // what a reader sees: the rendered text (innerText skips hidden elements) and form values, and how many
+  // elements are shown
+  const body = document.body;
+  let text = body ? body.innerText : '';
+  for (const el of document.querySelectorAll('input, textarea, select, output, progress, meter'))
+    text += '|' + (el.value ?? '');
+  let shownCount = 0;
+  for (const el of (body ? body.getElementsByTagName('*') : [])) if (el.getClientRects().length) shownCount++;
+  return [n, d, text.length + ':' + text.slice(0, 20000), shownCount, st];
 }"""
+
+#: labels that promise new content (a step, a page of results, a value, a panel): a control with such a
+#: label works only when visible text or shown elements change, or the page redraws without a mere restyle
+#: (a canvas game starting); restyling alone is not what it promised
+_PROMISES_CONTENT = re.compile(
+    r"\b(next|prev(ious)?|back|forward|continue|step|more|show|hide|open|close|expand|collapse|add|remove|"
+    r"delete|submit|send|calculate|compute|convert|search|roll|shuffle|reset|clear|start|play|pause|stop|"
+    r"generate|load|filter|sort|sign ?up|subscribe|buy|book|reserve|go|count|increment|decrement|vote|"
+    r"draw|spin|flip|deal|new game|restart)\b|^[+\u2212\-<>\u2039\u203a\u00ab\u00bb\u2190\u2192]$",
+    re.I,
+)
+#: a redraw this large counts even when it came from restyling alone (a carousel sliding by a transform)
+LARGE_REDRAW = 0.05
+
 
 _SAMPLE_TEXT = {
     "email": "test@example.com",
@@ -271,7 +318,7 @@ async def observe_action(
     before1 = await _shot(page)
     await asyncio.sleep(settle_ms / 1000)
     before2 = await _shot(page)
-    idle_mut, _ = await page.evaluate(OBSERVE_JS)  # what changes by itself over one settle period
+    idle_mut, _, text0, shown0, _ = await page.evaluate(OBSERVE_JS)  # what changes by itself over one settle
     idle = np.abs(before1.astype(np.int16) - before2.astype(np.int16)).max(axis=2) > 16
     url0, errors0, dialogs0, popups0 = page.url, len(watch.errors), len(watch.dialogs), watch.popups
     blocked0 = len(blocked) if blocked is not None else 0
@@ -286,11 +333,11 @@ async def observe_action(
     ):  # arrows and space scroll the document by themselves: that is the browser, not the page
         await page.evaluate("([x, y]) => scrollTo(x, y)", scroll0)
     try:
-        mutations, stubbed = await page.evaluate(OBSERVE_JS)
+        mutations, stubbed, text1, shown1, restyles = await page.evaluate(OBSERVE_JS)
         watch.dialogs += stubbed
         after = await _shot(page)
     except Exception:  # noqa: BLE001 - navigated away mid-evaluation
-        mutations, after = 0, None
+        mutations, after, text1, shown1, restyles = 0, None, text0, shown0, 0
     # a placeholder link (href="#") only appends an empty fragment: the page did not respond
     url_changed = page.url.removesuffix("#") != url0.removesuffix("#")
     mask = idle.copy()
@@ -306,14 +353,14 @@ async def observe_action(
     dialog = watch.dialogs[dialogs0:]
     refused = [b for b in (blocked or [])[blocked0:] if b.get("reason") == "navigation"]
     navigated = bool(refused) or (url_changed and url0.split("#")[0] != page.url.split("#")[0])
-    changed = bool(
-        mutations > idle_mut
-        or change > pixel_threshold
-        or url_changed
-        or dialog
-        or navigated
-        or watch.popups > popups0
-    )
+    content = text1 != text0 or shown1 != shown0
+    promised = c["kind"] == "click" and bool(_PROMISES_CONTENT.search(c.get("text") or ""))
+    if promised:  # the label promises new content: restyling or a hidden write is not that
+        restyle_only = restyles > 0 and restyles >= mutations
+        visible = content or change >= LARGE_REDRAW or (change > pixel_threshold and not restyle_only)
+    else:
+        visible = mutations > idle_mut or change > pixel_threshold or content
+    changed = bool(visible or url_changed or dialog or navigated or watch.popups > popups0)
     outcome = (
         "error" if new_errors else ("navigated" if navigated else ("changed" if changed else "no_change"))
     )
@@ -324,6 +371,9 @@ async def observe_action(
             "mutations": int(mutations),
             "idle_mutations": int(idle_mut),
             "pixel_change": round(change, 5),
+            "content_changed": content,
+            "restyles": int(restyles),
+            "promised_content": promised,
             "url_changed": url_changed,
             "dialog": dialog[:2],
             "errors": new_errors[:3],

@@ -172,3 +172,22 @@ def changed_share(
     else:
         total = diff.size
     return float(diff.sum() / total)
+
+
+def primary_share(rgb: np.ndarray) -> float:
+    """Share of pixels in fully saturated primaries (saturation and value > 0.85, hue within 10 degrees of
+    red, yellow, green or blue): the garish look of pure ``#ff0000`` / ``#0000ff`` areas."""
+    f = rgb.astype(np.float32) / 255.0
+    mx, mn = f.max(axis=2), f.min(axis=2)
+    sat = np.where(mx > 0, (mx - mn) / np.maximum(mx, 1e-6), 0.0)
+    vivid = (sat > 0.85) & (mx > 0.85)
+    if not vivid.any():
+        return 0.0
+    r, g, b = f[..., 0][vivid], f[..., 1][vivid], f[..., 2][vivid]
+    d = np.maximum(mx[vivid] - mn[vivid], 1e-6)
+    m = mx[vivid]
+    h = np.where(m == r, ((g - b) / d) % 6, np.where(m == g, (b - r) / d + 2, (r - g) / d + 4)) * 60.0
+    near = np.zeros_like(h, dtype=bool)
+    for centre in (0.0, 60.0, 120.0, 240.0, 360.0):
+        near |= np.abs(h - centre) <= 10
+    return float(near.sum() / rgb[..., 0].size)

@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from aesdata.judges import design, execution, inpage, interactive
+from aesdata.judges import appeal, design, execution, inpage, interactive
 from aesdata.judges.reward import RewardConfig, combine
 from aesdata.judges.rubrics import get_rubric
 from aesdata.schema import COLUMN_GROUPS
@@ -192,6 +192,7 @@ class Judges:
         """Versions that change scores: design judge, in-page assets, rubrics, VLM model."""
         out = {
             "design_judge": design.JUDGE_ID,
+            "appeal_model": appeal.load_model().get("version", "unversioned"),
             **{f"judge_asset:{k}": v for k, v in inpage.asset_versions().items()},
         }
         if self.config.vlm is not None:
@@ -305,6 +306,8 @@ class Judges:
                     viewport=(int(vp[0]), int(vp[1])),
                     axe_violations=live.get("axe"),
                     probe=live.get("probe"),
+                    fidelity=row.get("render_fidelity"),
+                    assets=row.get("render_assets"),
                 )
             out.update(
                 {

@@ -662,6 +662,32 @@ def _box(bbox: Any, height: float) -> list[float]:
     return [round(bbox.x0, 1), round(height - bbox.y1, 1), round(bbox.width, 1), round(bbox.height, 1)]
 
 
+def _outline(label: Any, bb: Any, renderer: Any, height: float) -> list[list[float]]:
+    """The four corners (PNG pixels, origin top-left) of a tick label's rotated text rectangle: its
+    upright extent turned by its rotation about the centre of its bounding box (which a rotated
+    rectangle's bounding box shares), so the judge tests overlap on the real outline."""
+    import math
+
+    rotation = label.get_rotation()
+    angle = rotation % 180
+    if angle % 90 == 0:
+        x, y, w, h = _box(bb, height)
+        return [[x, y], [x + w, y], [x + w, y + h], [x, y + h]]
+    label.set_rotation(0)
+    try:
+        upright = label.get_window_extent(renderer)
+    finally:
+        label.set_rotation(rotation)
+    w, h = upright.width / 2, upright.height / 2
+    cx, cy = (bb.x0 + bb.x1) / 2, height - (bb.y0 + bb.y1) / 2
+    t = math.radians(angle)  # counter-clockwise on screen = clockwise in top-left pixel coordinates
+    c, s = math.cos(t), math.sin(t)
+    return [
+        [float(round(cx + dx * c + dy * s, 1)), float(round(cy - dx * s + dy * c, 1))]
+        for dx, dy in ((-w, -h), (w, -h), (w, h), (-w, h))
+    ]
+
+
 def _overlaps(a: list[float], b: list[float]) -> bool:
     return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
 
@@ -705,9 +731,10 @@ def _mpl_layout(fig: Any) -> dict[str, Any]:
         collections = [c for c in ax.collections if c.get_visible() and _collection_has_data(c)]
         images = [i for i in ax.images if i.get_visible()]
         ticks: dict[str, list[list[float]]] = {}
+        outlines: dict[str, list[list[list[float]]]] = {}
         for name, labels, along in (("x", ax.get_xticklabels(), 0), ("y", ax.get_yticklabels(), 1)):
             lo, hi = (ax_box.x0, ax_box.x1) if along == 0 else (ax_box.y0, ax_box.y1)
-            boxes = []
+            boxes, corners = [], []
             for label in labels:
                 if not label.get_visible() or not label.get_text().strip():
                     continue
@@ -715,7 +742,9 @@ def _mpl_layout(fig: Any) -> dict[str, Any]:
                 centre = (bb.x0 + bb.x1) / 2 if along == 0 else (bb.y0 + bb.y1) / 2
                 if lo - 1 <= centre <= hi + 1:
                     boxes.append(_box(bb, height))
+                    corners.append(_outline(label, bb, renderer, height))
             ticks[name] = boxes[:200]
+            outlines[name] = corners[:200]
         texts = [ax.title, ax._left_title, ax._right_title, ax.xaxis.label, ax.yaxis.label]
         text_boxes = [
             _box(t.get_window_extent(renderer), height)
@@ -743,6 +772,8 @@ def _mpl_layout(fig: Any) -> dict[str, Any]:
             "projection": ax.name,
             "xtick_labels": ticks["x"],
             "ytick_labels": ticks["y"],
+            "xtick_outlines": outlines["x"],
+            "ytick_outlines": outlines["y"],
             "xtick_overlaps": _count_overlaps(ticks["x"]),
             "ytick_overlaps": _count_overlaps(ticks["y"]),
             "clipped_labels": clipped,

@@ -24,7 +24,7 @@ import hashlib
 import importlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from aesdata.errors import AesdataError
-from aesdata.stage import Stage, StageConfig, registry
+from aesdata.lineage import Sources, after_step
+from aesdata.stage import Stage, StageConfig
+from aesdata.stages import registry
 
 _STEP_KEYS = ("stage", "id")
 
@@ -72,6 +74,8 @@ class Pipeline:
     steps: tuple[Step, ...]
     path: Path
     text: str
+    #: build-time overrides (``--model``...) that some step took: name -> value; already in the step configs
+    overrides: dict[str, Any] = field(default_factory=dict)
 
     @property
     def spec_hash(self) -> str:
@@ -144,8 +148,13 @@ def resolve_pipeline_path(name_or_path: str, search_dir: Path | None = None) -> 
     )
 
 
-def load_pipeline(path: Path) -> Pipeline:
-    """Read and validate a pipeline file; raise ``AesdataError`` naming file, line and key on any problem."""
+def load_pipeline(path: Path, overrides: dict[str, Any] | None = None) -> Pipeline:
+    """Read and validate a pipeline file; raise ``AesdataError`` naming file, line and key on any problem.
+
+    ``overrides``: build-time values by name (``{"model": "X"}`` from ``aesdata build --model X``; None
+    values are ignored), written into the config of each step whose stage takes that name (see
+    ``Stage.overrides``); ``Pipeline.overrides`` lists the ones some step took.
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
@@ -233,7 +242,7 @@ def load_pipeline(path: Path) -> Pipeline:
             ) from None
         steps.append(Step(step_id, cls, config))
     _check_flow(path, lines, steps)
-    return Pipeline(
+    pipe = Pipeline(
         header.name,
         header.description,
         header.shard_size,
@@ -242,6 +251,42 @@ def load_pipeline(path: Path) -> Pipeline:
         path.resolve(),
         text,
     )
+    return apply_overrides(pipe, {k: v for k, v in (overrides or {}).items() if v is not None})
+
+
+def apply_overrides(pipe: Pipeline, overrides: dict[str, Any]) -> Pipeline:
+    """``pipe`` with each override written into the configs of the steps that take it (``Stage.overrides``).
+
+    The new value goes through the stage's ``Config`` validation; an override no step takes is left out
+    of ``Pipeline.overrides`` (the caller may say so).
+    """
+    steps, taken = [], {}
+    for step in pipe.steps:
+        data = step.config_dict()
+        changed = False
+        for name, value in overrides.items():
+            key_path = step.stage.overrides.get(name)
+            if key_path is None:
+                continue
+            node = data
+            for key in key_path[:-1]:
+                node = node.get(key) if isinstance(node, dict) else None
+            if not isinstance(node, dict):
+                continue  # e.g. an optional nested config that is switched off
+            node[key_path[-1]] = value
+            changed = True
+            taken[name] = value
+        if changed:
+            try:
+                config = step.stage.Config.model_validate(data)
+            except ValidationError as e:
+                raise AesdataError(
+                    f"Step {step.id!r} ({step.stage.name}) cannot take the override(s) {overrides}: "
+                    f"{_describe(e.errors()[0])}."
+                ) from None
+            step = replace(step, config=config)
+        steps.append(step)
+    return replace(pipe, steps=tuple(steps), overrides={**pipe.overrides, **taken})
 
 
 def _import_plugins(path: Path, lines: dict[tuple[Any, ...], int], modules: list[str]) -> None:
@@ -269,7 +314,7 @@ def _check_flow(path: Path, lines: dict[tuple[Any, ...], int], steps: list[Step]
             f"is {steps[0].stage.name!r}, a {steps[0].stage.mode} stage; the first stage must make rows",
             "Start with a source stage such as read_corpus or instructions.",
         )
-    available: set[str] = set()
+    available: Sources = {}
     for i, step in enumerate(steps):
         if i and step.stage.mode == "source":
             raise _fail(
@@ -287,9 +332,4 @@ def _check_flow(path: Path, lines: dict[tuple[Any, ...], int], steps: list[Step]
                 f"needs column(s) {', '.join(missing)}, which no earlier stage writes",
                 "Add the stage that writes them before it (see `aesdata stages`).",
             )
-        available = (
-            set(step.stage.outputs)
-            if step.stage.mode in ("source", "expand")
-            else available | set(step.stage.outputs)
-        )
-        available.add("id")
+        available = after_step(available, step.id, step.stage.mode, step.stage.outputs)

@@ -298,7 +298,7 @@ def _grpo_body(tmp: Path, model: Path, export_dir: Path, **dataset: Any) -> dict
 def test_grpo_ar_trains_with_the_real_judges(
     tmp_path: Path, sft_run: TrainResult, export_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import aesdata.judges.reward as reward_mod
+    import aesdata.train.rewards as reward_mod
 
     calls: dict[str, list[list[Any]]] = {}
     judges: list[Any] = []

@@ -52,8 +52,8 @@ from playwright.async_api import Error as PlaywrightError
 from pydantic import Field
 
 from aesdata.browser import LAUNCH_ARGS, BrowserInfo, find_browser
+from aesdata.config import StageConfig
 from aesdata.render.assets import AssetStore
-from aesdata.stage import StageConfig
 
 SAMPLE_URL = "https://sample.aesdata.invalid/index.html"
 _INIT_JS = (Path(__file__).with_name("page_init.js")).read_text()

@@ -24,12 +24,13 @@ from aesdata.errors import AesdataError
 from aesdata.render.assets import AssetStore, lock_hash, missing_packages, store_dir
 from aesdata.render.browser_pool import BrowserPool, RenderConfig
 from aesdata.render.html import render_html
+from aesdata.render.settings import BrowserSettings
 from aesdata.schema import COLUMN_GROUPS, sub_schema
 from aesdata.stage import Resources, Stage, register
 
 
-class RenderStageConfig(RenderConfig):
-    """``render`` stage settings: the HTML renderer's (:class:`RenderConfig`) plus the asset policy."""
+class RenderStageConfig(BrowserSettings):
+    """``render`` stage settings: the browser settings (:class:`BrowserSettings`) plus the asset policy."""
 
     require_assets: bool = True
 
@@ -44,7 +45,6 @@ class Render(Stage):
     Config: ClassVar = RenderStageConfig
     # one worker per machine: its browser pool and plot workers are sized to all cores
     resources: ClassVar[Resources] = Resources(cpus=2.0, browser_slots=1, memory_gb=3.0, max_workers=1)
-    tuning_keys: ClassVar[tuple[str, ...]] = ("concurrency", "browsers", "recycle_every")
     requires: ClassVar[tuple[str, ...]] = ("code", "kind", "data_csv")
     outputs: ClassVar[tuple[str, ...]] = tuple(COLUMN_GROUPS["render"])
     # 2: plotly legend box and data points in layout_json; 3: page animation frames capped at 10/s;

@@ -53,7 +53,7 @@ def _now() -> str:
 
 def library_versions() -> dict[str, str]:
     """Versions of the training stack (and aesdata's data stack) installed here."""
-    from aesdata.executor import environment_versions
+    from aesdata.executor.manifest import environment_versions
 
     out = environment_versions()
     for pkg in _PACKAGES:
@@ -121,8 +121,8 @@ def run_recipe(loaded: LoadedRecipe) -> TrainResult:
     record["dataset"] = _dataset_record(data)
     judge = None
     if isinstance(recipe, GRPORecipe):
-        from aesdata.judges.reward import RewardJudge, reward_functions
         from aesdata.train.grpo import check_disjoint, grpo_trainer, reward_weights
+        from aesdata.train.rewards import RewardJudge, reward_functions
 
         if recipe.disjoint_from is not None:
             ref = recipe.disjoint_from

@@ -112,7 +112,7 @@ def quality() -> dict:
 def demo_corpus() -> dict:
     """The demo corpus's 66 candidates (HTML and plot scripts), code only: its 8 labelled near-copies
     (``near_copy_of``) are the groups; also counts clusters that span two instructions."""
-    corpus = ROOT / "demo" / "corpus"
+    corpus = ROOT / "aesdata" / "data" / "demo" / "corpus"
     cands = [
         json.loads(line) for line in (corpus / "candidates.jsonl").read_text().splitlines() if line.strip()
     ]

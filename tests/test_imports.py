@@ -19,6 +19,8 @@ PKG = Path(aesdata.__file__).resolve().parent
 def _modules() -> dict[str, Path]:
     out = {}
     for path in PKG.rglob("*.py"):
+        if path.is_relative_to(PKG / "data"):
+            continue  # shipped data (the demo corpus's scripts), not modules
         parts = path.relative_to(PKG.parent).with_suffix("").parts
         if parts[-1] == "__init__":
             parts = parts[:-1]

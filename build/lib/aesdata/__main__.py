@@ -1,0 +1,5 @@
+"""``python -m aesdata`` runs the CLI."""
+
+from aesdata.cli import app
+
+app()

@@ -1,0 +1,1 @@
+"""Dedup: code normalisation, MinHash LSH, perceptual-hash Hamming index, and their fusion (see ``fuse``)."""

@@ -1,0 +1,1 @@
+"""Generation: instruction sources, instruction synthesis, prompts and code extraction."""

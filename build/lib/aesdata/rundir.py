@@ -1,0 +1,321 @@
+"""The run directory: per-step Parquet shards with completion markers, and the manifest.
+
+Layout::
+
+    <run>/manifest.json                    spec, hashes, versions, per-step state, summaries
+    <run>/stages/<step>/step.json          the step's fingerprint and config
+    <run>/stages/<step>/shard-00003.parquet
+    <run>/stages/<step>/shard-00003.done   JSON marker: rows, failures, seconds, fingerprint
+    <run>/stages/<step>/_complete          the step finished every shard (JSON: n_shards, rows)
+    <run>/logs/<step>-shard-00003.log      traceback of a failed shard (``<step>-setup.log``, ``<step>-global.log``)
+    <run>/cache/requests.sqlite            the request cache of LLM / VLM calls (``settings.request_cache`` moves it)
+    <run>/dataset/                         the export step's dataset (its ``out`` key moves it)
+
+This module is the one owner of that layout: the CLI, the executor backends and the stages ask a
+``RunDir`` for paths instead of joining them. ``runs/<pipeline name>`` is the default location.
+
+A shard counts as finished only when its ``.done`` marker exists and names the step's current
+fingerprint. Files are written to a temporary name and renamed, so a killed build never leaves a
+half shard that looks finished. Source and expand steps write whole rows; map and global steps
+write ``id`` plus the columns they add, in the same row order as the shard they read, so the
+``samples`` view is the base step joined with every later step on ``id``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from aesdata.errors import AesdataError
+from aesdata.lineage import Sources, after_step
+from aesdata.schema import SAMPLE_SCHEMA
+
+#: the pipeline ``settings`` key that shares one request cache file between runs
+CACHE_SETTING = "request_cache"
+#: where ``aesdata build`` puts a pipeline's run when no ``--out`` is given (relative to the cwd)
+DEFAULT_ROOT = Path("runs")
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same folder and an atomic rename."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    """Write ``obj`` as indented JSON to ``path`` atomically."""
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, default=str) + "\n").encode())
+
+
+def conform(table: pa.Table, columns: list[str] | tuple[str, ...]) -> pa.Table:
+    """Return ``table`` restricted to ``columns`` (in order) cast to the sample schema's types.
+
+    Missing columns become nulls; a value that cannot be cast raises ``AesdataError`` naming the column.
+    """
+    arrays = []
+    fields = []
+    for name in columns:
+        field = SAMPLE_SCHEMA.field(name)
+        if name in table.column_names:
+            col = table.column(name)
+            if col.type != field.type:
+                try:
+                    col = col.cast(field.type)
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+                    raise AesdataError(
+                        f"Column {name!r} holds {col.type} values that are not {field.type}: {e}."
+                    ) from None
+        else:
+            col = pa.nulls(table.num_rows, field.type)
+        arrays.append(col)
+        fields.append(field)
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields, metadata=SAMPLE_SCHEMA.metadata))
+
+
+class StepDir:
+    """One step's folder: shard files, markers and the step fingerprint."""
+
+    def __init__(self, root: Path, step_id: str) -> None:
+        self.path = root / "stages" / step_id
+        self.step_id = step_id
+
+    def shard_path(self, i: int) -> Path:
+        return self.path / f"shard-{i:05d}.parquet"
+
+    def marker_path(self, i: int) -> Path:
+        return self.path / f"shard-{i:05d}.done"
+
+    # fingerprint --------------------------------------------------------------
+    def fingerprint(self) -> str | None:
+        """The fingerprint the folder's shards were made with, or None when there is none."""
+        try:
+            return json.loads((self.path / "step.json").read_text())["fingerprint"]
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def prepare(self, fingerprint: str, info: dict[str, Any]) -> bool:
+        """Make the folder ready for ``fingerprint``; return True when earlier work was discarded.
+
+        A folder made with another fingerprint (config or upstream changed) is removed first.
+        """
+        discarded = False
+        if self.path.exists() and self.fingerprint() != fingerprint:
+            trash = self.path.with_name(f".trash-{self.step_id}-{time.time_ns()}")
+            os.replace(self.path, trash)
+            shutil.rmtree(trash, ignore_errors=True)
+            discarded = True
+        self.path.mkdir(parents=True, exist_ok=True)
+        if self.fingerprint() != fingerprint:
+            atomic_write_json(self.path / "step.json", {"fingerprint": fingerprint, **info})
+        return discarded
+
+    # shards -------------------------------------------------------------------
+    def is_done(self, i: int, fingerprint: str) -> bool:
+        """True when shard ``i`` has a marker for ``fingerprint`` and its file exists."""
+        try:
+            marker = json.loads(self.marker_path(i).read_text())
+        except (OSError, ValueError):
+            return False
+        return marker.get("fingerprint") == fingerprint and self.shard_path(i).is_file()
+
+    def marker(self, i: int) -> dict[str, Any]:
+        """Shard ``i``'s marker, or ``{}`` when it has none (or an unreadable one)."""
+        try:
+            return json.loads(self.marker_path(i).read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def write_shard(self, i: int, table: pa.Table, marker: dict[str, Any]) -> None:
+        """Write shard ``i`` then its marker, both atomically (the marker last)."""
+        tmp = self.shard_path(i).with_name(f".{self.shard_path(i).name}.tmp-{os.getpid()}")
+        pq.write_table(table, tmp, compression="zstd")
+        os.replace(tmp, self.shard_path(i))
+        atomic_write_json(self.marker_path(i), {"rows": table.num_rows, **marker})
+
+    def read_shard(self, i: int, columns: list[str] | None = None) -> pa.Table:
+        """Read shard ``i`` (optionally only ``columns``); raise ``AesdataError`` for a corrupt file."""
+        path = self.shard_path(i)
+        try:
+            return pq.read_table(path, columns=columns)
+        except (OSError, pa.ArrowException) as e:
+            raise AesdataError(
+                f"Shard {path} is corrupt or unreadable ({str(e).splitlines()[0]}).",
+                f"Delete it and its marker {self.marker_path(i).name} (or run with --fresh) and rebuild; other shards are kept.",
+            ) from None
+
+    def markers(self) -> list[dict[str, Any]]:
+        """Every shard marker of the folder, in shard order."""
+        out = []
+        for p in sorted(self.path.glob("shard-*.done")):
+            try:
+                out.append(json.loads(p.read_text()))
+            except ValueError:
+                continue
+        return out
+
+    def mark_complete(self, n_shards: int, rows: int) -> None:
+        atomic_write_json(
+            self.path / "_complete", {"n_shards": n_shards, "rows": rows, "fingerprint": self.fingerprint()}
+        )
+
+    def completion(self) -> dict[str, Any] | None:
+        """The ``_complete`` record when the step finished with its current fingerprint."""
+        try:
+            done = json.loads((self.path / "_complete").read_text())
+        except (OSError, ValueError):
+            return None
+        return done if done.get("fingerprint") == self.fingerprint() else None
+
+    def clear_complete(self) -> None:
+        (self.path / "_complete").unlink(missing_ok=True)
+
+
+class RunDir:
+    """A build's run directory: the steps' folders, the manifest, logs, cache and dataset paths."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @classmethod
+    def for_pipeline(cls, name: str, out: Path | None = None) -> RunDir:
+        """The run directory of pipeline ``name``: ``out`` when given, else ``runs/<name>``; absolute."""
+        return cls((out or DEFAULT_ROOT / name).resolve())
+
+    def step(self, step_id: str) -> StepDir:
+        return StepDir(self.path, step_id)
+
+    def log_path(self, step_id: str, shard: int | str) -> Path:
+        """Log file of a failed shard (an int) or of a step's ``"setup"`` / ``"global"`` phase."""
+        tail = f"shard-{shard:05d}" if isinstance(shard, int) else shard
+        return self.path / "logs" / f"{step_id}-{tail}.log"
+
+    def cache_path(self, settings: dict[str, Any] | None = None) -> Path:
+        """The request cache file: ``settings["request_cache"]`` when set (shared between runs), else in the run."""
+        shared = (settings or {}).get(CACHE_SETTING)
+        return Path(shared).expanduser() if shared else self.path / "cache" / "requests.sqlite"
+
+    @property
+    def dataset_path(self) -> Path:
+        """Where the export step writes the dataset unless its ``out`` key says otherwise."""
+        return self.path / "dataset"
+
+    @property
+    def report_path(self) -> Path:
+        """Where ``aesdata report`` writes the HTML report by default."""
+        return self.path / "report.html"
+
+    def is_run(self) -> bool:
+        """True when the folder holds a manifest (a build started here)."""
+        return self.manifest_path.is_file()
+
+    def prepare_for_build(self, pipeline_name: str, fresh: bool) -> None:
+        """Check the folder may take a build of ``pipeline_name``; with ``fresh``, empty it first.
+
+        Refuses (``AesdataError``) a non-empty folder that is not a run directory, and a run of another
+        pipeline unless ``fresh``.
+        """
+        exists = self.path.exists() and any(self.path.iterdir())
+        if fresh and self.path.exists():
+            if exists and not self.is_run():
+                raise AesdataError(
+                    f"--fresh would delete {self.path}, which is not an aesdata run directory.",
+                    "Pick another --out.",
+                )
+            shutil.rmtree(self.path)
+            return
+        if exists and not self.is_run():
+            raise AesdataError(
+                f"{self.path} exists and is not an aesdata run directory.", "Pick another --out folder."
+            )
+        if self.is_run():
+            old = self.manifest().get("pipeline", {}).get("name")
+            if old and old != pipeline_name:
+                raise AesdataError(
+                    f"{self.path} holds a run of pipeline {old!r}, not {pipeline_name!r}.",
+                    "Use --out for another folder, or --fresh to replace it.",
+                )
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.path / "manifest.json"
+
+    def manifest(self) -> dict[str, Any]:
+        """The manifest; raise ``AesdataError`` when the folder is not a run directory."""
+        try:
+            return json.loads(self.manifest_path.read_text())
+        except FileNotFoundError:
+            raise AesdataError(
+                f"{self.path} is not an aesdata run directory (no manifest.json).",
+                "Pass the folder a build wrote, e.g. runs/demo.",
+            ) from None
+        except ValueError as e:
+            raise AesdataError(f"{self.manifest_path} is not valid JSON ({e}).", "Rebuild the run.") from None
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(self.manifest_path, manifest)
+
+    def column_sources(self) -> tuple[str, dict[str, str]]:
+        """Return (base step id, {column: step id that wrote it last}) from the manifest's step list."""
+        sources: Sources = {}
+        for s in self.manifest().get("steps", []):
+            if self.step(s["id"]).completion() and (sources or s["mode"] in ("source", "expand")):
+                sources = after_step(sources, s["id"], s["mode"], s["outputs"])
+        base = sources.get("id")
+        if base is None:
+            raise AesdataError(
+                f"Run {self.path} has no finished source step yet.",
+                "Run `aesdata build` to completion first.",
+            )
+        return base, sources
+
+    def read_columns(self, i: int, columns: list[str] | tuple[str, ...], sources: dict[str, str]) -> pa.Table:
+        """Shard ``i`` with ``id`` + ``columns``, each read from the step that wrote it last, joined by position."""
+        by_step: dict[str, list[str]] = {}
+        for c in columns:
+            if c == "id":
+                continue
+            if c not in sources:
+                raise AesdataError(f"Column {c!r} is not written by any step before this one in {self.path}.")
+            by_step.setdefault(sources[c], []).append(c)
+        table = self.step(sources["id"]).read_shard(i, ["id"])
+        for step_id, cols in by_step.items():
+            part = self.step(step_id).read_shard(i, ["id", *cols])
+            if part.num_rows != table.num_rows or part.column("id") != table.column("id"):
+                raise AesdataError(
+                    f"Shard {i} of step {step_id} does not line up with its input (ids differ).",
+                    "Rebuild with --fresh.",
+                )
+            for c in cols:
+                table = table.append_column(part.schema.field(c), part.column(c))
+        return table
+
+    def samples_sql(self) -> str:
+        """A DuckDB SELECT over every finished step's shards joined on id: the ``samples`` view."""
+        base, sources = self.column_sources()
+        steps = [base] + [s for s in dict.fromkeys(sources.values()) if s != base]
+        cols_by_step: dict[str, list[str]] = {}
+        for c, s in sources.items():
+            cols_by_step.setdefault(s, []).append(c)
+        parts = []
+        for n, s in enumerate(steps):
+            glob = str(self.step(s).path / "shard-*.parquet").replace("'", "''")
+            parts.append((f"s{n}", glob, cols_by_step[s]))
+        select = ", ".join(
+            f'{alias}."{c}"' for alias, _, cols in parts for c in cols if not (c == "id" and alias != "s0")
+        )
+        sql = f"SELECT {select} FROM read_parquet('{parts[0][1]}') s0"
+        for alias, glob, _ in parts[1:]:
+            sql += f" LEFT JOIN read_parquet('{glob}') {alias} USING (id)"
+        return sql

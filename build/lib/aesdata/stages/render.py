@@ -1,0 +1,160 @@
+"""The ``render`` stage: HTML rows in the warm browser pool, plot rows in the plot sandbox.
+
+Reads ``code``, ``kind`` and ``data_csv``; writes the render columns of the schema. HTML rows go
+through :mod:`aesdata.render.html` (see its docstring for every column and status); plot rows go
+through ``aesdata.render.plot_sandbox.PlotSandbox.run_many``. Rows without code, or of another kind,
+get ``render_status = "skipped"``. Both kinds of a shard render at the same time.
+
+Config keys: every field of :class:`~aesdata.render.browser_pool.RenderConfig` (viewport_width,
+viewport_height, device_scale, max_height, timeouts, concurrency, browsers, recycle_every, ...) plus
+``require_assets`` (default true: refuse to run with an incomplete asset store, because pages would
+then render differently from the same pipeline elsewhere).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from importlib import metadata
+from typing import Any, ClassVar
+
+import pyarrow as pa
+
+from aesdata.errors import AesdataError
+from aesdata.render.assets import AssetStore, lock_hash, missing_packages, store_dir
+from aesdata.render.browser_pool import BrowserPool, RenderConfig
+from aesdata.render.html import render_html
+from aesdata.render.settings import BrowserSettings
+from aesdata.schema import COLUMN_GROUPS, sub_schema
+from aesdata.stage import Resources, Stage, register
+
+
+class RenderStageConfig(BrowserSettings):
+    """``render`` stage settings: the browser settings (:class:`BrowserSettings`) plus the asset policy."""
+
+    require_assets: bool = True
+
+
+@register
+class Render(Stage):
+    """Render every candidate: screenshots, layout, errors and timings for the judges."""
+
+    name: ClassVar[str] = "render"
+    summary: ClassVar[str] = "render HTML in a sealed browser pool and plots in a sandbox"
+    mode: ClassVar = "map"
+    Config: ClassVar = RenderStageConfig
+    # one worker per machine: its browser pool and plot workers are sized to all cores
+    resources: ClassVar[Resources] = Resources(cpus=2.0, browser_slots=1, memory_gb=3.0, max_workers=1)
+    requires: ClassVar[tuple[str, ...]] = ("code", "kind", "data_csv")
+    outputs: ClassVar[tuple[str, ...]] = tuple(COLUMN_GROUPS["render"])
+    # 2: plotly legend box and data points in layout_json; 3: page animation frames capped at 10/s;
+    # 4: HTML screenshots encoded by render/png.py (same pixels, other bytes: exact-image dedup hashes bytes)
+    version: ClassVar[str] = "4"
+
+    _pool: BrowserPool | None = None
+    _sandbox: Any = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    async def asetup(self) -> None:
+        """Check the asset store (when required); browsers and plot workers start on first use."""
+        config: RenderStageConfig = self.config  # type: ignore[assignment]
+        if config.require_assets and missing_packages():
+            raise AesdataError(
+                f"The local asset store at {store_dir()} is incomplete, so CDN libraries and fonts would not load.",
+                "Run `aesdata assets fetch` once (it downloads the pinned packages from npm), "
+                "or set `require_assets: false` on the render step.",
+            )
+
+    async def ateardown(self) -> None:
+        """Close the browser pool and the plot sandbox."""
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+        if self._sandbox is not None and hasattr(self._sandbox, "close"):
+            closed = self._sandbox.close()
+            if inspect.isawaitable(closed):
+                await closed
+            self._sandbox = None
+
+    async def _browser_pool(self) -> BrowserPool:
+        if self._pool is None:
+            settings = self.config.model_dump(exclude={"require_assets"})
+            self._pool = BrowserPool(RenderConfig(**settings), store=AssetStore())
+            await self._pool.start()
+        return self._pool
+
+    def _plot_sandbox(self) -> Any:
+        if self._sandbox is None:
+            try:
+                from aesdata.render.plot_sandbox import PlotSandbox
+            except ImportError as e:
+                raise AesdataError(
+                    f"Plot rows need aesdata.render.plot_sandbox, which could not be imported ({e}).",
+                    "Install aesdata completely (pip install -e .) or drop plot rows from the input.",
+                ) from e
+            self._sandbox = PlotSandbox()
+        return self._sandbox
+
+    # -- work -----------------------------------------------------------------------------------
+    async def aprocess(self, table: pa.Table) -> pa.Table:
+        """Render one shard: returns the render columns, one row per input row, in order."""
+        rows = table.select(list(self.requires)).to_pylist()
+        out: list[dict[str, Any]] = [{} for _ in rows]
+        html_idx = [i for i, r in enumerate(rows) if r["kind"] == "html" and r["code"]]
+        plot_idx = [i for i, r in enumerate(rows) if r["kind"] == "plot" and r["code"]]
+        for i, r in enumerate(rows):
+            if i not in html_idx and i not in plot_idx:
+                reason = "no code" if not r["code"] else f"unknown kind {r['kind']!r}"
+                out[i] = {"render_status": "skipped", "render_error": f"skipped: {reason}"}
+
+        async def html_part() -> None:
+            if html_idx:
+                pool = await self._browser_pool()
+                results = await asyncio.gather(*(render_html(pool, rows[i]["code"]) for i in html_idx))
+                for i, res in zip(html_idx, results, strict=True):
+                    out[i] = res
+
+        async def plot_part() -> None:
+            if plot_idx:
+                sandbox = self._plot_sandbox()
+                jobs = [{"code": rows[i]["code"], "data_csv": rows[i]["data_csv"]} for i in plot_idx]
+                results = (
+                    sandbox.run_many(jobs)
+                    if _is_async(sandbox.run_many)
+                    else await asyncio.to_thread(sandbox.run_many, jobs)
+                )
+                if inspect.isawaitable(results):
+                    results = await results
+                for i, res in zip(plot_idx, results, strict=True):
+                    out[i] = res
+
+        await asyncio.gather(html_part(), plot_part())
+        cols = list(self.outputs)
+        return pa.Table.from_pylist([{c: r.get(c) for c in cols} for r in out], schema=sub_schema(cols))
+
+    # -- reporting --------------------------------------------------------------------------------
+    def failures(self, output: pa.Table) -> int:
+        """Rows whose ``render_status`` is not ``ok`` (skipped rows included)."""
+        return sum(1 for s in output.column("render_status").to_pylist() if s != "ok")
+
+    def fingerprint_extra(self) -> dict[str, Any]:
+        """The asset lock: re-pinning a library re-renders."""
+        return {"assets_lock": lock_hash()}
+
+    def versions(self) -> dict[str, str]:
+        """Chromium, Playwright, the asset lock, the asset packages present and the Debian font packages."""
+        from aesdata.browser import find_browser
+        from aesdata.doctor import installed_font_packages
+
+        info = find_browser()
+        return {
+            "chromium": f"{info.label} ({info.origin})",
+            "playwright": metadata.version("playwright"),
+            "assets_lock": lock_hash(),
+            "assets": ",".join(AssetStore().installed()),
+            "fonts": ",".join(f"{k}={v}" for k, v in sorted(installed_font_packages().items())),
+        }
+
+
+def _is_async(fn: Any) -> bool:
+    return inspect.iscoroutinefunction(fn)

@@ -262,6 +262,13 @@ class RunDir:
         except ValueError as e:
             raise AesdataError(f"{self.manifest_path} is not valid JSON ({e}).", "Rebuild the run.") from None
 
+    def manifest_or_empty(self) -> dict[str, Any]:
+        """The manifest, or ``{}`` when there is none yet or it cannot be read."""
+        try:
+            return self.manifest()
+        except AesdataError:
+            return {}
+
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
         atomic_write_json(self.manifest_path, manifest)

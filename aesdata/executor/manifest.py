@@ -11,7 +11,6 @@ from importlib import metadata
 from typing import Any
 
 import aesdata
-from aesdata.errors import AesdataError
 from aesdata.executor.plan import StepPlan, stable_hash
 from aesdata.rundir import RunDir
 from aesdata.schema import SCHEMA_VERSION
@@ -75,12 +74,7 @@ def base_manifest(
                 "status": "pending",
             }
         )
-    old: dict[str, Any] = {}
-    if rundir.is_run():
-        try:
-            old = rundir.manifest()
-        except AesdataError:
-            old = {}
+    old = rundir.manifest_or_empty()
     ids = {p.id for p in plans}
     return {
         "aesdata_version": aesdata.__version__,

@@ -23,11 +23,11 @@ from pydantic import Field
 from aesdata.cache import RequestCache
 from aesdata.generate.extract import extract_code
 from aesdata.generate.prompts import system_prompt
+from aesdata.ids import content_id
 from aesdata.llm import GENERATOR_OVERRIDES, LLMBackend, LLMConfig, make_backend
 from aesdata.llm.base import GenRequest, GenResult
 from aesdata.schema import COLUMN_GROUPS, sub_schema
 from aesdata.stage import Resources, Stage, register
-from aesdata.stages.read_corpus import content_id
 
 
 class GenerateConfig(LLMConfig):

@@ -32,11 +32,11 @@ from aesdata.generate.synthesis import (
     semantic_dedup,
     synthesis_requests,
 )
+from aesdata.ids import content_id
 from aesdata.llm import GENERATOR_OVERRIDES, LLMConfig, make_backend
 from aesdata.rundir import atomic_write_json
 from aesdata.schema import COLUMN_GROUPS
 from aesdata.stage import Stage, StageConfig, register
-from aesdata.stages.read_corpus import content_id
 
 _OUTPUTS = (*COLUMN_GROUPS["identity"], "gen_backend", "code")
 

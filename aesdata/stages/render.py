@@ -144,7 +144,7 @@ class Render(Stage):
     def versions(self) -> dict[str, str]:
         """Chromium, Playwright, the asset lock, the asset packages present and the Debian font packages."""
         from aesdata.browser import find_browser
-        from aesdata.doctor import installed_font_packages
+        from aesdata.fonts import installed_font_packages
 
         info = find_browser()
         return {

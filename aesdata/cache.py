@@ -26,9 +26,6 @@ from typing import Any
 
 from aesdata.errors import AesdataError
 
-#: the settings key a pipeline uses to share one cache file between runs
-CACHE_SETTING = "request_cache"
-
 
 def canonical_json(value: Any) -> str:
     """Return ``value`` as JSON with sorted keys and no whitespace (the same bytes for equal values)."""
@@ -43,12 +40,6 @@ def cache_key(key_parts: dict[str, Any]) -> str:
 def hash_bytes(data: bytes) -> str:
     """Return the sha256 hex digest of ``data`` (how images enter a key: by hash, never by bytes)."""
     return hashlib.sha256(data).hexdigest()
-
-
-def default_cache_path(run_dir: Path, settings: dict[str, Any] | None = None) -> Path:
-    """Where a run's cache lives: ``settings['request_cache']`` if given, else ``<run_dir>/cache/requests.sqlite``."""
-    shared = (settings or {}).get(CACHE_SETTING)
-    return Path(shared).expanduser() if shared else Path(run_dir) / "cache" / "requests.sqlite"
 
 
 class RequestCache:

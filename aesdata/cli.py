@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
-import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -68,10 +66,18 @@ def build(
         str | None,
         typer.Option(
             "--llm-base-url",
-            help="OpenAI-compatible endpoint for generation/judging (sets AESDATA_LLM_BASE_URL).",
+            envvar="AESDATA_LLM_BASE_URL",
+            help="OpenAI-compatible endpoint of the steps that generate (a VLM judge keeps its own); "
+            "recorded in the manifest.",
         ),
     ] = None,
-    model: Annotated[str | None, typer.Option(help="Model name for generation (sets AESDATA_MODEL).")] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            envvar="AESDATA_MODEL",
+            help="Model of the steps that generate (a VLM judge keeps its own); recorded in the manifest.",
+        ),
+    ] = None,
     executor: Annotated[
         str, typer.Option(help="local (process pool on this machine) or ray (actors on a Ray cluster).")
     ] = "local",
@@ -80,54 +86,27 @@ def build(
     ] = None,
 ) -> None:
     """Build a dataset: run a pipeline's stages into a run directory, resuming finished work."""
-    from aesdata.executor import LocalExecutor
+    from aesdata.executor import BACKENDS, make_executor
     from aesdata.report_text import print_build_summary
+    from aesdata.rundir import RunDir
     from aesdata.spec import load_pipeline, resolve_pipeline_path
 
-    if llm_base_url:
-        os.environ["AESDATA_LLM_BASE_URL"] = llm_base_url
-    if model:
-        os.environ["AESDATA_MODEL"] = model
-    pipe = load_pipeline(resolve_pipeline_path(pipeline))
-    run_dir = (out_dir or Path("runs") / pipe.name).resolve()
-    _guard_run_dir(run_dir, pipe.name, fresh)
-    err.print(f"[bold]Building[/] {pipe.name} ({pipe.path}) into {run_dir}")
-    if executor not in ("local", "ray"):
-        raise AesdataError(f"Unknown --executor {executor!r}.", "Use local or ray.")
-    if executor == "ray":
-        from aesdata.ray_executor import RayExecutor
-
-        runner = RayExecutor(pipe, run_dir, limit=limit, workers=workers, console=err, address=ray_address)
-    else:
-        runner = LocalExecutor(pipe, run_dir, limit=limit, workers=workers, console=err)
+    if executor not in BACKENDS:
+        raise AesdataError(f"Unknown --executor {executor!r}.", f"Use one of: {', '.join(BACKENDS)}.")
+    overrides = {"model": model, "llm_base_url": llm_base_url}
+    pipe = load_pipeline(resolve_pipeline_path(pipeline), overrides)
+    for name, value in overrides.items():
+        if value is not None and name not in pipe.overrides:
+            flag = "--" + name.replace("_", "-")
+            err.print(f"[yellow]Note:[/] no step of {pipe.name} generates with an LLM; {flag} is not used.")
+    rundir = RunDir.for_pipeline(pipe.name, out_dir)
+    rundir.prepare_for_build(pipe.name, fresh)
+    err.print(f"[bold]Building[/] {pipe.name} ({pipe.path}) into {rundir.path}")
+    runner = make_executor(
+        executor, pipe, rundir.path, limit=limit, workers=workers, console=err, address=ray_address
+    )
     result = runner.run()
     print_build_summary(out, result)
-
-
-def _guard_run_dir(run_dir: Path, name: str, fresh: bool) -> None:
-    """Refuse to mix two pipelines in one run directory; ``--fresh`` clears it (after validation)."""
-    manifest = run_dir / "manifest.json"
-    if fresh and run_dir.exists():
-        if not manifest.exists() and any(run_dir.iterdir()):
-            raise AesdataError(
-                f"--fresh would delete {run_dir}, which is not an aesdata run directory.",
-                "Pick another --out.",
-            )
-        shutil.rmtree(run_dir)
-        return
-    if run_dir.exists() and any(run_dir.iterdir()) and not manifest.exists():
-        raise AesdataError(
-            f"{run_dir} exists and is not an aesdata run directory.", "Pick another --out folder."
-        )
-    if manifest.exists():
-        from aesdata.rundir import RunDir
-
-        old = RunDir(run_dir).manifest().get("pipeline", {}).get("name")
-        if old and old != name:
-            raise AesdataError(
-                f"{run_dir} holds a run of pipeline {old!r}, not {name!r}.",
-                "Use --out for another folder, or --fresh to replace it.",
-            )
 
 
 @app.command()
@@ -163,7 +142,7 @@ def stages(
 ) -> None:
     """List the stages a pipeline can use, or show one stage's config keys and columns."""
     from aesdata.schema import DESCRIPTIONS
-    from aesdata.stage import registry
+    from aesdata.stages import registry
 
     known = registry()
     if name is None:

@@ -7,6 +7,8 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 
+from aesdata.fonts import installed_font_packages
+
 
 @dataclass
 class Check:
@@ -63,17 +65,6 @@ FONT_PACKAGES = (
     "fonts-noto-cjk",
     "fonts-noto-color-emoji",
 )
-
-
-def installed_font_packages() -> dict[str, str]:
-    """Debian font packages that are installed, with versions (empty off Debian)."""
-    out = _cmd(["dpkg-query", "-W", "-f", "${Package} ${Version} ${db:Status-Status}\\n", "fonts-*"])
-    found = {}
-    for line in out.splitlines():
-        parts = line.split()
-        if len(parts) >= 3 and parts[2] == "installed":
-            found[parts[0]] = parts[1]
-    return found
 
 
 def check_fonts() -> Check:

@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.table import Table
 
 from aesdata.errors import AesdataError
-from aesdata.executor import BuildResult
+from aesdata.executor.base import BuildResult
 from aesdata.query import run_sql
 
 

@@ -7,7 +7,12 @@ Layout::
     <run>/stages/<step>/shard-00003.parquet
     <run>/stages/<step>/shard-00003.done   JSON marker: rows, failures, seconds, fingerprint
     <run>/stages/<step>/_complete          the step finished every shard (JSON: n_shards, rows)
-    <run>/logs/                            tracebacks of stage errors
+    <run>/logs/<step>-shard-00003.log      traceback of a failed shard (``<step>-setup.log``, ``<step>-global.log``)
+    <run>/cache/requests.sqlite            the request cache of LLM / VLM calls (``settings.request_cache`` moves it)
+    <run>/dataset/                         the export step's dataset (its ``out`` key moves it)
+
+This module is the one owner of that layout: the CLI, the executor backends and the stages ask a
+``RunDir`` for paths instead of joining them. ``runs/<pipeline name>`` is the default location.
 
 A shard counts as finished only when its ``.done`` marker exists and names the step's current
 fingerprint. Files are written to a temporary name and renamed, so a killed build never leaves a
@@ -29,7 +34,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from aesdata.errors import AesdataError
+from aesdata.lineage import Sources, after_step
 from aesdata.schema import SAMPLE_SCHEMA
+
+#: the pipeline ``settings`` key that shares one request cache file between runs
+CACHE_SETTING = "request_cache"
+#: where ``aesdata build`` puts a pipeline's run when no ``--out`` is given (relative to the cwd)
+DEFAULT_ROOT = Path("runs")
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -118,6 +129,13 @@ class StepDir:
             return False
         return marker.get("fingerprint") == fingerprint and self.shard_path(i).is_file()
 
+    def marker(self, i: int) -> dict[str, Any]:
+        """Shard ``i``'s marker, or ``{}`` when it has none (or an unreadable one)."""
+        try:
+            return json.loads(self.marker_path(i).read_text())
+        except (OSError, ValueError):
+            return {}
+
     def write_shard(self, i: int, table: pa.Table, marker: dict[str, Any]) -> None:
         """Write shard ``i`` then its marker, both atomically (the marker last)."""
         tmp = self.shard_path(i).with_name(f".{self.shard_path(i).name}.tmp-{os.getpid()}")
@@ -164,13 +182,69 @@ class StepDir:
 
 
 class RunDir:
-    """A build's run directory: the steps' folders and the manifest."""
+    """A build's run directory: the steps' folders, the manifest, logs, cache and dataset paths."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
 
+    @classmethod
+    def for_pipeline(cls, name: str, out: Path | None = None) -> RunDir:
+        """The run directory of pipeline ``name``: ``out`` when given, else ``runs/<name>``; absolute."""
+        return cls((out or DEFAULT_ROOT / name).resolve())
+
     def step(self, step_id: str) -> StepDir:
         return StepDir(self.path, step_id)
+
+    def log_path(self, step_id: str, shard: int | str) -> Path:
+        """Log file of a failed shard (an int) or of a step's ``"setup"`` / ``"global"`` phase."""
+        tail = f"shard-{shard:05d}" if isinstance(shard, int) else shard
+        return self.path / "logs" / f"{step_id}-{tail}.log"
+
+    def cache_path(self, settings: dict[str, Any] | None = None) -> Path:
+        """The request cache file: ``settings["request_cache"]`` when set (shared between runs), else in the run."""
+        shared = (settings or {}).get(CACHE_SETTING)
+        return Path(shared).expanduser() if shared else self.path / "cache" / "requests.sqlite"
+
+    @property
+    def dataset_path(self) -> Path:
+        """Where the export step writes the dataset unless its ``out`` key says otherwise."""
+        return self.path / "dataset"
+
+    @property
+    def report_path(self) -> Path:
+        """Where ``aesdata report`` writes the HTML report by default."""
+        return self.path / "report.html"
+
+    def is_run(self) -> bool:
+        """True when the folder holds a manifest (a build started here)."""
+        return self.manifest_path.is_file()
+
+    def prepare_for_build(self, pipeline_name: str, fresh: bool) -> None:
+        """Check the folder may take a build of ``pipeline_name``; with ``fresh``, empty it first.
+
+        Refuses (``AesdataError``) a non-empty folder that is not a run directory, and a run of another
+        pipeline unless ``fresh``.
+        """
+        exists = self.path.exists() and any(self.path.iterdir())
+        if fresh and self.path.exists():
+            if exists and not self.is_run():
+                raise AesdataError(
+                    f"--fresh would delete {self.path}, which is not an aesdata run directory.",
+                    "Pick another --out.",
+                )
+            shutil.rmtree(self.path)
+            return
+        if exists and not self.is_run():
+            raise AesdataError(
+                f"{self.path} exists and is not an aesdata run directory.", "Pick another --out folder."
+            )
+        if self.is_run():
+            old = self.manifest().get("pipeline", {}).get("name")
+            if old and old != pipeline_name:
+                raise AesdataError(
+                    f"{self.path} holds a run of pipeline {old!r}, not {pipeline_name!r}.",
+                    "Use --out for another folder, or --fresh to replace it.",
+                )
 
     @property
     def manifest_path(self) -> Path:
@@ -188,23 +262,24 @@ class RunDir:
         except ValueError as e:
             raise AesdataError(f"{self.manifest_path} is not valid JSON ({e}).", "Rebuild the run.") from None
 
+    def manifest_or_empty(self) -> dict[str, Any]:
+        """The manifest, or ``{}`` when there is none yet or it cannot be read."""
+        try:
+            return self.manifest()
+        except AesdataError:
+            return {}
+
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
         atomic_write_json(self.manifest_path, manifest)
 
     def column_sources(self) -> tuple[str, dict[str, str]]:
         """Return (base step id, {column: step id that wrote it last}) from the manifest's step list."""
-        steps = self.manifest().get("steps", [])
-        base = None
-        sources: dict[str, str] = {}
-        for s in steps:
-            if not self.step(s["id"]).completion():
-                continue
-            if s["mode"] in ("source", "expand"):
-                base, sources = s["id"], {c: s["id"] for c in s["outputs"]}
-                sources["id"] = s["id"]
-            elif base is not None:
-                sources.update({c: s["id"] for c in s["outputs"]})
+        sources: Sources = {}
+        for s in self.manifest().get("steps", []):
+            if self.step(s["id"]).completion() and (sources or s["mode"] in ("source", "expand")):
+                sources = after_step(sources, s["id"], s["mode"], s["outputs"])
+        base = sources.get("id")
         if base is None:
             raise AesdataError(
                 f"Run {self.path} has no finished source step yet.",

@@ -22,17 +22,18 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from aesdata.configfile import Lines, describe, find, line_of, read_yaml
 from aesdata.errors import AesdataError
-from aesdata.stage import Stage, StageConfig, registry
+from aesdata.lineage import Sources, after_step
+from aesdata.stage import Stage, StageConfig
+from aesdata.stages import registry
 
 _STEP_KEYS = ("stage", "id")
 
@@ -72,47 +73,13 @@ class Pipeline:
     steps: tuple[Step, ...]
     path: Path
     text: str
+    #: build-time overrides (``--model``...) that some step took: name -> value; already in the step configs
+    overrides: dict[str, Any] = field(default_factory=dict)
 
     @property
     def spec_hash(self) -> str:
         """sha256 of the pipeline file's text (16 hex)."""
         return hashlib.sha256(self.text.encode()).hexdigest()[:16]
-
-
-def _line_index(node: yaml.Node, path: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], int]:
-    """Map every key path of a composed YAML node tree to its 1-based line number."""
-    lines = {path: node.start_mark.line + 1}
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            sub = path + (key.value,)
-            lines[sub] = key.start_mark.line + 1
-            for p, ln in _line_index(value, sub).items():
-                lines.setdefault(p, ln)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            lines.update(_line_index(item, path + (i,)))
-    return lines
-
-
-def _line_of(lines: dict[tuple[Any, ...], int], path: tuple[Any, ...]) -> int | None:
-    """Line of ``path`` or of its nearest ancestor present in the file."""
-    while path not in lines and path:
-        path = path[:-1]
-    return lines.get(path)
-
-
-def _describe(err: dict[str, Any]) -> str:
-    """One clause for a pydantic error: what was expected and what was found."""
-    msg = err["msg"]
-    if err["type"] == "extra_forbidden":
-        return "is not a known key"
-    if err["type"] == "missing":
-        return "is required but missing"
-    found = err.get("input")
-    found_txt = json.dumps(found, default=str) if not isinstance(found, dict) else "a mapping"
-    if len(found_txt) > 60:
-        found_txt = found_txt[:57] + "..."
-    return f"expected: {msg[0].lower() + msg[1:]}; found {found_txt}"
 
 
 def _fail(path: Path, line: int | None, where: str, what: str, hint: str | None = None) -> AesdataError:
@@ -121,64 +88,32 @@ def _fail(path: Path, line: int | None, where: str, what: str, hint: str | None 
 
 
 def resolve_pipeline_path(name_or_path: str, search_dir: Path | None = None) -> Path:
-    """Turn ``demo`` into ``pipelines/demo.yaml`` (searched from ``search_dir`` or the cwd), or check a path."""
-    candidate = Path(name_or_path)
-    if candidate.suffix in (".yaml", ".yml") or "/" in name_or_path:
-        if candidate.is_file():
-            return candidate
-        raise AesdataError(
-            f"Pipeline file {candidate} does not exist.",
-            "Check the path, or pass a pipeline name from pipelines/.",
-        )
-    base = search_dir or Path.cwd()
-    for folder in (base / "pipelines", Path(__file__).resolve().parent.parent / "pipelines"):
-        for ext in (".yaml", ".yml"):
-            if (folder / f"{name_or_path}{ext}").is_file():
-                return folder / f"{name_or_path}{ext}"
-    known = (
-        sorted(p.stem for p in (base / "pipelines").glob("*.y*ml")) if (base / "pipelines").is_dir() else []
-    )
-    raise AesdataError(
-        f"No pipeline named {name_or_path!r}: looked for pipelines/{name_or_path}.yaml.",
-        f"Known pipelines: {', '.join(known) or 'none in ' + str(base / 'pipelines')}; or pass a path to a .yaml file.",
-    )
+    """Turn ``demo`` into ``pipelines/demo.yaml`` (under ``search_dir`` or the cwd, else the shipped one),
+    or check a path (see ``aesdata.configfile.find``)."""
+    return find("pipelines", name_or_path, [search_dir or Path.cwd()])
 
 
-def load_pipeline(path: Path) -> Pipeline:
-    """Read and validate a pipeline file; raise ``AesdataError`` naming file, line and key on any problem."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise AesdataError(
-            f"Pipeline file {path} is not UTF-8 text (byte {e.start}).", "Save it as UTF-8."
-        ) from None
-    except OSError as e:
-        raise AesdataError(f"Cannot read pipeline file {path}: {e.strerror}.") from None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise _fail(
-            path,
-            mark.line + 1 if mark else None,
-            "YAML syntax error:",
-            problem,
-            "Fix the indentation or quoting on that line.",
-        ) from None
-    if not isinstance(data, dict) or node is None:
+def load_pipeline(path: Path, overrides: dict[str, Any] | None = None) -> Pipeline:
+    """Read and validate a pipeline file; raise ``AesdataError`` naming file, line and key on any problem.
+
+    ``overrides``: build-time values by name (``{"model": "X"}`` from ``aesdata build --model X``; None
+    values are ignored), written into the config of each step whose stage takes that name (see
+    ``Stage.overrides``); ``Pipeline.overrides`` lists the ones some step took.
+    """
+    file = read_yaml(path, "pipeline file")
+    text, data = file.text, file.data
+    if not isinstance(data, dict):
         raise _fail(
             path, 1, "the top level", f"must be a mapping with name and stages; found {type(data).__name__}"
         )
-    lines = _line_index(node)
+    lines = file.lines
     try:
         header = _PipelineHeader.model_validate(data)
     except ValidationError as e:
         err = e.errors()[0]
         loc = tuple(err["loc"])
         raise _fail(
-            path, _line_of(lines, loc), f"key {'.'.join(map(str, loc)) or '(top)'!r}", _describe(err)
+            path, line_of(lines, loc), f"key {'.'.join(map(str, loc)) or '(top)'!r}", describe(err)
         ) from None
 
     _import_plugins(path, lines, header.plugins)
@@ -191,7 +126,7 @@ def load_pipeline(path: Path) -> Pipeline:
         if not isinstance(name, str):
             raise _fail(
                 path,
-                _line_of(lines, where),
+                line_of(lines, where),
                 f"stages[{i}]",
                 "has no 'stage' key naming the stage to run",
                 f"Known stages: {', '.join(sorted(stages))}.",
@@ -200,7 +135,7 @@ def load_pipeline(path: Path) -> Pipeline:
             close = [s for s in stages if s.startswith(name[:3])]
             raise _fail(
                 path,
-                _line_of(lines, where + ("stage",)),
+                line_of(lines, where + ("stage",)),
                 f"stages[{i}].stage",
                 f"is {name!r}, which is not a known stage",
                 f"Known stages: {', '.join(sorted(stages))}"
@@ -211,7 +146,7 @@ def load_pipeline(path: Path) -> Pipeline:
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", step_id) or step_id in seen:
             raise _fail(
                 path,
-                _line_of(lines, where + ("id",)),
+                line_of(lines, where + ("id",)),
                 f"stages[{i}] ({name})",
                 f"has id {step_id!r}, which is {'used twice' if step_id in seen else 'not a valid folder name'}",
                 "Give each step a distinct 'id:' of letters, digits, '_', '-' or '.'.",
@@ -226,14 +161,14 @@ def load_pipeline(path: Path) -> Pipeline:
             keys = ", ".join(cls.Config.model_fields) or "none"
             raise _fail(
                 path,
-                _line_of(lines, where + loc),
+                line_of(lines, where + loc),
                 f"stages[{i}] ({name}) key {'.'.join(map(str, loc))!r}",
-                _describe(err),
+                describe(err),
                 f"Keys of stage {name!r}: {keys}.",
             ) from None
         steps.append(Step(step_id, cls, config))
     _check_flow(path, lines, steps)
-    return Pipeline(
+    pipe = Pipeline(
         header.name,
         header.description,
         header.shard_size,
@@ -242,9 +177,45 @@ def load_pipeline(path: Path) -> Pipeline:
         path.resolve(),
         text,
     )
+    return apply_overrides(pipe, {k: v for k, v in (overrides or {}).items() if v is not None})
 
 
-def _import_plugins(path: Path, lines: dict[tuple[Any, ...], int], modules: list[str]) -> None:
+def apply_overrides(pipe: Pipeline, overrides: dict[str, Any]) -> Pipeline:
+    """``pipe`` with each override written into the configs of the steps that take it (``Stage.overrides``).
+
+    The new value goes through the stage's ``Config`` validation; an override no step takes is left out
+    of ``Pipeline.overrides`` (the caller may say so).
+    """
+    steps, taken = [], {}
+    for step in pipe.steps:
+        data = step.config_dict()
+        changed = False
+        for name, value in overrides.items():
+            key_path = step.stage.overrides.get(name)
+            if key_path is None:
+                continue
+            node = data
+            for key in key_path[:-1]:
+                node = node.get(key) if isinstance(node, dict) else None
+            if not isinstance(node, dict):
+                continue  # e.g. an optional nested config that is switched off
+            node[key_path[-1]] = value
+            changed = True
+            taken[name] = value
+        if changed:
+            try:
+                config = step.stage.Config.model_validate(data)
+            except ValidationError as e:
+                raise AesdataError(
+                    f"Step {step.id!r} ({step.stage.name}) cannot take the override(s) {overrides}: "
+                    f"{describe(e.errors()[0])}."
+                ) from None
+            step = replace(step, config=config)
+        steps.append(step)
+    return replace(pipe, steps=tuple(steps), overrides={**pipe.overrides, **taken})
+
+
+def _import_plugins(path: Path, lines: Lines, modules: list[str]) -> None:
     """Import the pipeline's plugin modules so their ``@register`` stages exist."""
     for i, module in enumerate(modules):
         try:
@@ -252,29 +223,29 @@ def _import_plugins(path: Path, lines: dict[tuple[Any, ...], int], modules: list
         except ImportError as e:
             raise _fail(
                 path,
-                _line_of(lines, ("plugins", i)),
+                line_of(lines, ("plugins", i)),
                 f"plugins[{i}]",
                 f"names module {module!r}, which cannot be imported ({e})",
                 "Install it or put it on PYTHONPATH.",
             ) from None
 
 
-def _check_flow(path: Path, lines: dict[tuple[Any, ...], int], steps: list[Step]) -> None:
+def _check_flow(path: Path, lines: Lines, steps: list[Step]) -> None:
     """Check the first step makes rows and each step's required columns come from an earlier step."""
     if steps[0].stage.mode != "source":
         raise _fail(
             path,
-            _line_of(lines, ("stages", 0)),
+            line_of(lines, ("stages", 0)),
             "stages[0]",
             f"is {steps[0].stage.name!r}, a {steps[0].stage.mode} stage; the first stage must make rows",
             "Start with a source stage such as read_corpus or instructions.",
         )
-    available: set[str] = set()
+    available: Sources = {}
     for i, step in enumerate(steps):
         if i and step.stage.mode == "source":
             raise _fail(
                 path,
-                _line_of(lines, ("stages", i)),
+                line_of(lines, ("stages", i)),
                 f"stages[{i}]",
                 f"is the source stage {step.stage.name!r}; only the first stage may be a source",
             )
@@ -282,14 +253,9 @@ def _check_flow(path: Path, lines: dict[tuple[Any, ...], int], steps: list[Step]
         if missing:
             raise _fail(
                 path,
-                _line_of(lines, ("stages", i)),
+                line_of(lines, ("stages", i)),
                 f"stages[{i}] ({step.stage.name})",
                 f"needs column(s) {', '.join(missing)}, which no earlier stage writes",
                 "Add the stage that writes them before it (see `aesdata stages`).",
             )
-        available = (
-            set(step.stage.outputs)
-            if step.stage.mode in ("source", "expand")
-            else available | set(step.stage.outputs)
-        )
-        available.add("id")
+        available = after_step(available, step.id, step.stage.mode, step.stage.outputs)

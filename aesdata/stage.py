@@ -34,25 +34,21 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol
 
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict
 
+from aesdata.config import StageConfig
+from aesdata.resources import Resources
+from aesdata.rundir import RunDir
 
-class StageConfig(BaseModel):
-    """Base class of a stage's configuration: unknown keys are errors, values are typed."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Resources(BaseModel):
-    """What one worker of a stage needs: the executor runs ``machine_cpus // cpus`` workers."""
-
-    model_config = ConfigDict(frozen=True)
-
-    cpus: float = 1.0
-    browser_slots: int = 0
-    gpus: float = 0.0
-    memory_gb: float = 0.5
-    max_workers: int | None = None
+__all__ = [
+    "Mode",
+    "Resources",
+    "ShardReader",
+    "Stage",
+    "StageConfig",
+    "StageContext",
+    "register",
+    "registered",
+]
 
 
 @dataclass
@@ -69,6 +65,15 @@ class StageContext:
     stage_dir: Path
     limit: int | None = None
     settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rundir(self) -> RunDir:
+        """The run directory, which knows where its cache, dataset and logs go."""
+        return RunDir(self.run_dir)
+
+    def cache_path(self) -> Path:
+        """The request cache file of this run (``settings.request_cache`` shares one between runs)."""
+        return self.rundir.cache_path(self.settings)
 
 
 Mode = Literal["source", "map", "expand", "global"]
@@ -98,8 +103,13 @@ class Stage:
     outputs: ClassVar[tuple[str, ...]] = ()
     #: bump when the stage's behaviour changes so that finished runs redo it
     version: ClassVar[str] = "1"
-    #: config keys that change speed, not output (worker counts...): left out of the fingerprint
+    #: dotted config key paths that change speed, not output, inside nested configs whose class cannot
+    #: declare its own ``StageConfig.tuning_keys``: left out of the fingerprint
     tuning_keys: ClassVar[tuple[str, ...]] = ()
+    #: build-time overrides this stage takes (``aesdata build --model X``): override name -> config key
+    #: path. ``load_pipeline(path, overrides)`` writes them into the step's config, so they are validated,
+    #: fingerprinted, recorded in the manifest and pickled to remote workers with the config.
+    overrides: ClassVar[dict[str, tuple[str, ...]]] = {}
 
     def __init__(self, config: StageConfig, context: StageContext) -> None:
         self.config = config
@@ -171,8 +181,6 @@ def register(cls: type[Stage]) -> type[Stage]:
     return cls
 
 
-def registry() -> dict[str, type[Stage]]:
-    """Return every registered stage by name (importing the built-in stage modules first)."""
-    import aesdata.stages  # noqa: F401  (registers the built-in stages)
-
+def registered() -> dict[str, type[Stage]]:
+    """Every stage registered so far, by name (``aesdata.stages.registry()`` adds the built-in ones first)."""
     return dict(_REGISTRY)

@@ -45,7 +45,7 @@ from aesdata.dedup.fuse import SIGNALS, Deduper  # noqa: E402
 from aesdata.dedup.hamming import hamming_pairs  # noqa: E402
 from aesdata.dedup.minhash import MinHashIndex, OnePermutationMinHash  # noqa: E402
 from aesdata.dedup.normalize import code_features_batch  # noqa: E402
-from aesdata.executor import machine_cpus  # noqa: E402
+from aesdata.resources import machine_cpus  # noqa: E402
 from aesdata.schema import IMAGE  # noqa: E402
 from aesdata.stage import StageContext  # noqa: E402
 from aesdata.stages.dedup import Dedup, DedupConfig  # noqa: E402
@@ -112,7 +112,7 @@ def quality() -> dict:
 def demo_corpus() -> dict:
     """The demo corpus's 66 candidates (HTML and plot scripts), code only: its 8 labelled near-copies
     (``near_copy_of``) are the groups; also counts clusters that span two instructions."""
-    corpus = ROOT / "demo" / "corpus"
+    corpus = ROOT / "aesdata" / "data" / "demo" / "corpus"
     cands = [
         json.loads(line) for line in (corpus / "candidates.jsonl").read_text().splitlines() if line.strip()
     ]

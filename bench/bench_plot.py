@@ -2,7 +2,7 @@
 
 Run: ``.venv/bin/python bench/bench_plot.py [--n 60] [--workers N]``.
 
-The script set: the demo corpus's plot candidates (``demo/corpus/candidates.jsonl`` rows of kind
+The script set: the demo corpus's plot candidates (``aesdata/data/demo/corpus/candidates.jsonl`` rows of kind
 "plot", each script with its ``data.csv``), repeated in order up to ``--n`` scripts; generated
 matplotlib/seaborn/plotly scripts when the corpus is absent. Both modes run the same scripts with
 the same parallelism (``--workers``, default: CPU count) in one run:
@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from aesdata.render.plot_sandbox import PlotJob, PlotSandbox  # noqa: E402
 
-CORPUS = ROOT / "demo" / "corpus"
+CORPUS = ROOT / "aesdata" / "data" / "demo" / "corpus"
 
 BASELINE_HARNESS = r"""
 import runpy, sys

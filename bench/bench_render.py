@@ -1,6 +1,6 @@
 """Benchmark: the warm browser pool vs a new browser per page (the source papers' scripts).
 
-Two page sets (``--pages``): ``corpus``, variants of ``demo/corpus/html/*.html`` (the issue's set), and
+Two page sets (``--pages``): ``corpus``, variants of ``aesdata/data/demo/corpus/html/*.html`` (the issue's set), and
 ``mixed``, those interleaved with generated Tailwind/Chart.js dashboards. Pool and baselines render the
 same pages (each baseline a sample with the pool's mix of pages, see ``baseline_sample``) with the same
 network policy (asset store, everything else blocked), the same page treatment (``page_init.js``) and
@@ -64,7 +64,7 @@ def pages(n: int, kind: str = "corpus") -> list[str]:
     """``n`` distinct pages. ``corpus``: the demo corpus's pages in turn, each with a numbered marker
     (the issue's page set); ``mixed``: those interleaved with generated dashboards that load the
     Tailwind Play CDN, a Google font and Chart.js (the heavier pages LLMs often write)."""
-    corpus = [p.read_text() for p in sorted((ROOT / "demo/corpus/html").glob("*.html"))]
+    corpus = [p.read_text() for p in sorted((ROOT / "aesdata/data/demo/corpus/html").glob("*.html"))]
     out: list[str] = []
     for i in range(n):
         if corpus and (kind == "corpus" or i % 2 == 0):
@@ -89,7 +89,7 @@ def baseline_sample(htmls: list[str], kind: str, k: int) -> list[str]:
     corpus, so with ``k`` = the corpus size (the default) every corpus page is rendered once; the mixed
     set alternates corpus and generated pages and is sampled in such pairs."""
     unit = 2 if kind == "mixed" else 1
-    n_corpus = max(1, len(list((ROOT / "demo/corpus/html").glob("*.html"))))
+    n_corpus = max(1, len(list((ROOT / "aesdata/data/demo/corpus/html").glob("*.html"))))
     cycle = min(len(htmls), unit * n_corpus)
     groups = max(1, min(k, cycle) // unit)
     starts = [unit * (g * (cycle // unit) // groups) for g in range(groups)]

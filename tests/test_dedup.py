@@ -219,7 +219,7 @@ def test_reference_sets_mark_and_cluster_near_rows(tmp_path: Path) -> None:
 def test_demo_corpus_near_copies_cluster_with_their_originals_and_instructions_stay_apart(
     tmp_path: Path,
 ) -> None:
-    corpus = Path(__file__).parent.parent / "demo" / "corpus"
+    corpus = Path(__file__).parent.parent / "aesdata" / "data" / "demo" / "corpus"
     cands = [
         json.loads(line) for line in (corpus / "candidates.jsonl").read_text().splitlines() if line.strip()
     ]

@@ -41,7 +41,9 @@ def test_every_candidate_has_a_render_status(demo: tuple[Path, str]) -> None:
         run,
         "SELECT render_status, render_error, screenshot IS NOT NULL AS shot, meta_json->>'defects' AS d FROM samples",
     )
-    assert len(rows) == sum(1 for _ in (REPO / "demo" / "corpus" / "candidates.jsonl").open())
+    assert len(rows) == sum(
+        1 for _ in (REPO / "aesdata" / "data" / "demo" / "corpus" / "candidates.jsonl").open()
+    )
     assert all(r["render_status"] for r in rows)
     for r in rows:
         if r["render_status"] in ("ok", "js_error"):

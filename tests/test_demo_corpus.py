@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-CORPUS = Path(__file__).resolve().parent.parent / "demo" / "corpus"
+CORPUS = Path(__file__).resolve().parent.parent / "aesdata" / "data" / "demo" / "corpus"
 
 
 def test_demo_corpus_is_valid() -> None:

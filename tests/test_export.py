@@ -10,8 +10,8 @@ import pytest
 from huggingface_hub import DatasetCard
 from PIL import Image
 
+from aesdata.dataset_card import size_category
 from aesdata.query import run_sql
-from aesdata.stages.export import size_category
 from tests.select_helpers import build_scored_run
 
 

@@ -187,18 +187,15 @@ def coffee_instructions(tmp_path: Path, n: int = 3, extra: list[str] | None = No
     return path
 
 
-def test_build_generates_candidates(
-    serve: ServeProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # the file names an endpoint that does not exist; the environment (what --llm-base-url sets) wins
-    monkeypatch.setenv("AESDATA_LLM_BASE_URL", serve.base_url)
+def test_build_generates_candidates(serve: ServeProcess, tmp_path: Path) -> None:
+    # the file names an endpoint that does not exist; the override (what --llm-base-url passes) wins
     path = coffee_instructions(tmp_path, 1)
     spec = write_pipeline(
         tmp_path,
         instructions_step([path, FORMATS / "opendesign.jsonl"])
         + generate_step("http://127.0.0.1:9/v1", serve.model, seed=7),
     )
-    LocalExecutor(load_pipeline(spec), tmp_path / "run").run()
+    LocalExecutor(load_pipeline(spec, {"llm_base_url": serve.base_url}), tmp_path / "run").run()
     out = rows(tmp_path / "run")
     assert len(out) == 12 and sorted({r["gen_candidate_index"] for r in out}) == [0, 1]
     taught = [r for r in out if r["instruction"] == TAUGHT_INSTRUCTION]

@@ -12,7 +12,6 @@ import pyarrow as pa
 from PIL import Image
 
 from aesdata.judges import interactive
-from aesdata.judges.reward import RewardJudge, reward_functions
 from aesdata.judges.runner import JudgeConfig, Judges
 from aesdata.judges.score_cli import score_files
 from aesdata.render.browser_pool import BrowserPool, RenderConfig
@@ -20,6 +19,7 @@ from aesdata.render.html import render_html
 from aesdata.schema import sub_schema
 from aesdata.stage import StageContext
 from aesdata.stages.judge import Judge, JudgeStageConfig
+from aesdata.train.rewards import RewardJudge, reward_functions
 from tests.judge_helpers import TEMPLATES, page, pairs
 from tests.vlm_double import ChatDouble
 

@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from aesdata.cache import RequestCache, cache_key, default_cache_path
+from aesdata.cache import RequestCache, cache_key
 from aesdata.errors import AesdataError
 from aesdata.generate.prompts import SYNTHESIS_SYSTEM, system_prompt
 from aesdata.llm import LLMConfig, make_backend
 from aesdata.llm.base import GenRequest
 from aesdata.llm.openai_compat import OpenAICompatBackend
 from aesdata.llm.transformers_backend import TransformersBackend
+from aesdata.rundir import RunDir
 from tests.llm_helpers import (
     HTML_REPLY,
     PLOT_REPLY,
@@ -138,20 +139,21 @@ def test_missing_model_and_vllm_are_clear_errors(tmp_path: Path) -> None:
             make_backend(LLMConfig(backend="vllm", model="m")).load()
 
 
-def test_env_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_environment_does_not_change_the_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Overrides travel in the config (``aesdata build --model``), never through the environment."""
     monkeypatch.setenv("AESDATA_LLM_BASE_URL", "http://127.0.0.1:1/v1")
     monkeypatch.setenv("AESDATA_MODEL", "other")
     backend = make_backend(LLMConfig(backend="openai", model="m", base_url="http://x/v1"))
     assert isinstance(backend, OpenAICompatBackend)
-    assert (backend.model, backend.base_url) == ("other", "http://127.0.0.1:1/v1")
+    assert (backend.model, backend.base_url) == ("m", "http://x/v1")
 
 
 # ---------------------------------------------------------------- the request cache
 def test_cache_keys_persistence_and_counters(tmp_path: Path) -> None:
     assert cache_key({"a": 1, "b": [1, 2]}) == cache_key({"b": [1, 2], "a": 1})
     assert cache_key({"a": 1}) != cache_key({"a": 2})
-    assert default_cache_path(tmp_path) == tmp_path / "cache" / "requests.sqlite"
-    assert default_cache_path(tmp_path, {"request_cache": "/x/y.sqlite"}) == Path("/x/y.sqlite")
+    assert RunDir(tmp_path).cache_path() == tmp_path / "cache" / "requests.sqlite"
+    assert RunDir(tmp_path).cache_path({"request_cache": "/x/y.sqlite"}) == Path("/x/y.sqlite")
     path = tmp_path / "cache" / "requests.sqlite"
     cache = RequestCache(path)
     calls = []

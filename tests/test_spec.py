@@ -94,5 +94,6 @@ def test_resolve_by_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     (tmp_path / "pipelines" / "mine.yaml").write_text(GOOD)
     monkeypatch.chdir(tmp_path)
     assert resolve_pipeline_path("mine") == tmp_path / "pipelines" / "mine.yaml"
-    with pytest.raises(AesdataError, match="Known pipelines: mine"):
+    with pytest.raises(AesdataError, match="Known pipelines: demo, mine, plot"):  # the cwd's and the shipped
         resolve_pipeline_path("nope")
+    assert resolve_pipeline_path("demo").parent.parent.name == "data"  # shipped, found from any cwd

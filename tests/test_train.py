@@ -132,7 +132,7 @@ def _losses(record: dict[str, Any]) -> list[float]:
 
 def test_recipe_files_carry_the_papers_defaults(tiny_model: Path, export_dir: Path) -> None:
     over = {"model.name_or_path": str(tiny_model), "dataset.path": str(export_dir)}
-    sft = load_recipe(REPO / "recipes" / "sft.yaml", over).recipe
+    sft = load_recipe(REPO / "aesdata" / "data" / "recipes" / "sft.yaml", over).recipe
     assert isinstance(sft, SFTRecipe)
     assert (
         sft.training.num_train_epochs,
@@ -141,10 +141,11 @@ def test_recipe_files_carry_the_papers_defaults(tiny_model: Path, export_dir: Pa
         sft.training.warmup_ratio,
         sft.training.max_length,
     ) == (3, 1e-5, "cosine", 0.1, 8192)
+    # a shipped recipe's own paths are relative to the working directory
     assert sft.dataset.path == str(export_dir) and sft.training.output_dir == str(
-        (REPO / "checkpoints" / "sft").resolve()
+        (Path.cwd() / "checkpoints" / "sft").resolve()
     )
-    grpo = load_recipe(REPO / "recipes" / "grpo_ar.yaml", over).recipe
+    grpo = load_recipe(REPO / "aesdata" / "data" / "recipes" / "grpo_ar.yaml", over).recipe
     assert isinstance(grpo, GRPORecipe)
     t = grpo.training
     assert (t.learning_rate, t.num_generations, t.beta) == (3e-6, 8, 0.001)
@@ -298,7 +299,7 @@ def _grpo_body(tmp: Path, model: Path, export_dir: Path, **dataset: Any) -> dict
 def test_grpo_ar_trains_with_the_real_judges(
     tmp_path: Path, sft_run: TrainResult, export_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import aesdata.judges.reward as reward_mod
+    import aesdata.train.rewards as reward_mod
 
     calls: dict[str, list[list[Any]]] = {}
     judges: list[Any] = []
@@ -394,7 +395,7 @@ def test_cli_trains_sft_end_to_end(tmp_path: Path, tiny_model: Path, export_dir:
     out = tmp_path / "cli-ckpt"
     proc = cli(
         "train",
-        "recipes/sft.yaml",
+        "sft",
         "--model",
         str(tiny_model),
         "--dataset",
@@ -410,9 +411,7 @@ def test_cli_trains_sft_end_to_end(tmp_path: Path, tiny_model: Path, export_dir:
     assert "train_loss (mean)" in proc.stdout
     record = json.loads((out / RECORD_NAME).read_text())
     assert record["global_step"] == 5 and record["recipe"]["overrides"]["training.max_steps"] == 5
-    bad = cli(
-        "train", "recipes/sft.yaml", "--model", str(tiny_model), "--dataset", str(tmp_path / "nope"), cwd=REPO
-    )
+    bad = cli("train", "sft", "--model", str(tiny_model), "--dataset", str(tmp_path / "nope"), cwd=REPO)
     assert bad.returncode == 1 and "Traceback" not in bad.stderr and "does not exist" in bad.stderr
 
 
@@ -422,7 +421,7 @@ def test_generation_and_precision_follow_the_device(tiny_model: Path, export_dir
     from aesdata.train.grpo import grpo_config_kwargs, resolve_vllm
 
     over = {"model.name_or_path": str(tiny_model), "dataset.path": str(export_dir)}
-    recipe = load_recipe(REPO / "recipes" / "grpo_ar.yaml", over).recipe
+    recipe = load_recipe(REPO / "aesdata" / "data" / "recipes" / "grpo_ar.yaml", over).recipe
     assert isinstance(recipe, GRPORecipe)
     cpu, gpu = DevicePlan(False, 0, False), DevicePlan(True, 1, True)
     names = [
@@ -458,6 +457,6 @@ def test_generation_and_precision_follow_the_device(tiny_model: Path, export_dir
     with pytest.raises(AesdataError, match="no CUDA GPU is visible"):
         resolve_vllm(recipe, cpu)
     webgen = load_recipe(
-        REPO / "recipes" / "grpo_ar.yaml", {**over, "judges.reward.formula": "webgen_r1"}
+        REPO / "aesdata" / "data" / "recipes" / "grpo_ar.yaml", {**over, "judges.reward.formula": "webgen_r1"}
     ).recipe
     assert grpo_config_kwargs(webgen, cpu, names, use_vllm=False)["reward_weights"] == [0, 0, 0, 0, 1]

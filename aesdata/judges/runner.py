@@ -24,35 +24,34 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from aesdata.config import StageConfig
 from aesdata.judges import appeal, design, execution, inpage, interactive
 from aesdata.judges.reward import RewardConfig, combine
 from aesdata.judges.rubrics import get_rubric
+from aesdata.llm import LLMConfig, make_backend
 from aesdata.schema import COLUMN_GROUPS
-from aesdata.stage import StageConfig
 
 JUDGE_COLUMNS: tuple[str, ...] = tuple(COLUMN_GROUPS["judges"])  # what the judge stage writes
 
 
-class VLMJudgeConfig(StageConfig):
-    """The VLM judge: an OpenAI-compatible endpoint (or vLLM in-process) and the rubrics it grades by."""
+class VLMJudgeConfig(LLMConfig):
+    """The VLM judge: the LLM config of its model (an OpenAI-compatible endpoint or vLLM in-process, with
+    the same keys and retries as any LLM step) plus the rubrics it grades by and how it is asked."""
 
-    base_url: str | None = Field(None, description="endpoint ending in /v1 (openai backend)")
     model: str = Field(..., description="vision model name")
     backend: Literal["openai", "vllm"] = Field(
         "openai", description="openai: any OpenAI-compatible server; vllm: in-process"
     )
+    concurrency: int = Field(8, ge=1, description="requests in flight")
+    timeout_s: float = Field(120.0, gt=0, description="seconds per attempt")
+    max_retries: int = Field(3, ge=0, description="retries after timeouts, 429/5xx, garbage replies")
     rubric: str = Field("opendesign", description="rubric for HTML pages: opendesign | webgen")
     plot_rubric: str = Field("plotbench", description="rubric for plots")
     structured: Literal["json_schema", "guided_json", "none"] = Field(
         "json_schema", description="how to constrain the answer"
     )
-    concurrency: int = Field(8, ge=1, description="requests in flight")
-    timeout_s: float = Field(120.0, gt=0, description="seconds per attempt")
-    max_retries: int = Field(3, ge=0, description="retries after timeouts, 429/5xx, garbage replies")
-    backoff_s: float = Field(1.0, ge=0, description="first retry delay (doubles)")
     parse_retries: int = Field(2, ge=0, description="re-asks after an unreadable answer")
     max_tokens: int = Field(512, ge=16)
-    api_key_env: str = Field("OPENAI_API_KEY", description="environment variable holding the API key")
     interactive_agent: bool = Field(
         False, description="also drive the interactive judge with this model (Set-of-Mark)"
     )
@@ -141,22 +140,10 @@ class Judges:
 
     def _make_vlm(self) -> Any:
         from aesdata.judges.vlm import VLMJudge
-        from aesdata.llm import LLMConfig, make_backend
 
         v = self.config.vlm
         assert v is not None
-        backend = make_backend(
-            LLMConfig(
-                backend=v.backend,
-                model=v.model,
-                base_url=v.base_url,
-                api_key_env=v.api_key_env,
-                concurrency=v.concurrency,
-                timeout_s=v.timeout_s,
-                max_retries=v.max_retries,
-                backoff_s=v.backoff_s,
-            )
-        )
+        backend = make_backend(v)
         params = {"max_tokens": v.max_tokens}
         return {
             kind: VLMJudge(

@@ -1,8 +1,9 @@
 """LLM backends behind one interface (``LLMBackend.generate``) and the config keys that choose one.
 
 ``LLMConfig`` holds the keys every LLM-calling stage shares; ``make_backend`` builds the backend
-it names. ``AESDATA_LLM_BASE_URL`` and ``AESDATA_MODEL`` override ``base_url`` and ``model``
-(the CLI's ``--llm-base-url`` / ``--model`` set them).
+it names. Nothing here reads the environment for the model or endpoint: ``aesdata build --model`` /
+``--llm-base-url`` are written into the configs of the steps that generate (``aesdata.spec``), so the
+value that ran is the one fingerprinted, recorded in the manifest and sent to remote workers.
 """
 
 from __future__ import annotations
@@ -13,18 +14,29 @@ from typing import Any, Literal
 from pydantic import Field
 
 from aesdata.cache import RequestCache
+from aesdata.config import StageConfig
 from aesdata.errors import AesdataError
 from aesdata.llm.base import GenRequest, GenResult, LLMBackend
-from aesdata.stage import StageConfig
 
-__all__ = ["GenRequest", "GenResult", "LLMBackend", "LLMConfig", "make_backend", "resolved_endpoint"]
+__all__ = [
+    "GENERATOR_OVERRIDES",
+    "GenRequest",
+    "GenResult",
+    "LLMBackend",
+    "LLMConfig",
+    "make_backend",
+    "resolved_endpoint",
+]
 
-ENV_BASE_URL = "AESDATA_LLM_BASE_URL"
-ENV_MODEL = "AESDATA_MODEL"
+#: what a step that generates text with an ``LLMConfig`` takes from ``aesdata build``: the CLI's
+#: ``--model`` / ``--llm-base-url`` (see ``aesdata.stage.Stage.overrides``). A VLM judge does not take them.
+GENERATOR_OVERRIDES: dict[str, tuple[str, ...]] = {"model": ("model",), "llm_base_url": ("base_url",)}
 
 
 class LLMConfig(StageConfig):
     """Which model answers, and how it is reached."""
+
+    tuning_keys = ("concurrency",)
 
     backend: Literal["openai", "vllm", "transformers"] = Field(
         default="openai",
@@ -33,11 +45,9 @@ class LLMConfig(StageConfig):
     )
     model: str | None = Field(
         default=None,
-        description=f"model name (openai) or folder / Hub id (vllm, transformers); ${ENV_MODEL} overrides it",
+        description="model name (openai) or folder / Hub id (vllm, transformers)",
     )
-    base_url: str | None = Field(
-        default=None, description=f"endpoint ending in /v1; ${ENV_BASE_URL} overrides it"
-    )
+    base_url: str | None = Field(default=None, description="endpoint ending in /v1")
     api_key_env: str = Field(default="OPENAI_API_KEY", description="environment variable holding the API key")
     concurrency: int = Field(default=16, ge=1, description="requests in flight at once (openai)")
     timeout_s: float = Field(default=300.0, gt=0, description="seconds per attempt (openai)")
@@ -48,18 +58,17 @@ class LLMConfig(StageConfig):
 
 
 def resolved_endpoint(config: LLMConfig) -> tuple[str, str | None]:
-    """Return ``(model, base_url)`` after the environment overrides; ``AesdataError`` when no model is set."""
-    model = os.environ.get(ENV_MODEL) or config.model
-    base_url = os.environ.get(ENV_BASE_URL) or config.base_url
+    """Return ``(model, base_url)`` of ``config``; ``AesdataError`` when one the backend needs is not set."""
+    model, base_url = config.model, config.base_url
     if not model:
         raise AesdataError(
             "No model is set for the LLM backend.",
-            f"Set `model:` in the pipeline file, pass --model, or set ${ENV_MODEL}.",
+            "Set `model:` in the pipeline file or pass --model to `aesdata build`.",
         )
     if config.backend == "openai" and not base_url:
         raise AesdataError(
             "No endpoint is set for the openai backend.",
-            f"Set `base_url:` (e.g. http://127.0.0.1:8000/v1), pass --llm-base-url, or set ${ENV_BASE_URL}.",
+            "Set `base_url:` (e.g. http://127.0.0.1:8000/v1) or pass --llm-base-url to `aesdata build`.",
         )
     return model, base_url
 

@@ -56,6 +56,7 @@ from playwright.async_api import Error as PlaywrightError
 from pydantic import Field
 
 from aesdata.browser import LAUNCH_ARGS, BrowserInfo, find_browser
+from aesdata.config import StageConfig
 from aesdata.render.assets import (
     ASSET_HOST,
     Answer,
@@ -66,7 +67,6 @@ from aesdata.render.assets import (
     sri_matches,
 )
 from aesdata.render.fidelity import SAMPLE_ORIGIN
-from aesdata.stage import StageConfig
 
 SAMPLE_URL = SAMPLE_ORIGIN + "index.html"
 _INIT_JS = (Path(__file__).with_name("page_init.js")).read_text()

@@ -24,7 +24,6 @@ from typing import Any
 import pyarrow as pa
 from PIL import Image
 
-from aesdata.errors import AesdataError
 from aesdata.query import connect
 from aesdata.rundir import RunDir, atomic_write_bytes
 
@@ -262,11 +261,8 @@ def render(data: dict[str, Any]) -> str:
 
 def build_report(run: Path, out: Path | None = None) -> Path:
     """Write the report of run ``run`` to ``out`` (default ``<run>/report.html``); return its path."""
-    if not (run / "manifest.json").is_file():
-        raise AesdataError(
-            f"{run} is not an aesdata run directory (no manifest.json).",
-            "Pass the folder a build wrote, e.g. runs/demo.",
-        )
-    out = out or run / "report.html"
+    rundir = RunDir(run)
+    rundir.manifest()  # AesdataError when the folder is not a run directory
+    out = out or rundir.report_path
     atomic_write_bytes(out, render(collect(run)).encode())
     return out

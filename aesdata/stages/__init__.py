@@ -1,12 +1,23 @@
-"""Built-in stages; importing this package registers them (see ``aesdata.stage.register``)."""
+"""Built-in stages: importing this package registers them (see ``aesdata.stage.register``).
 
-from aesdata.stages import (  # noqa: F401  # noqa: F401
-    dedup,  # noqa: F401
+``registry()`` is how the pipeline loader and the CLI find stages by name: the built-in ones plus any a
+plugin module registered. Stage modules never import each other: shared helpers live in library
+modules (``aesdata.records``, ``aesdata.resources``...).
+"""
+
+from aesdata.stage import Stage, registered
+from aesdata.stages import (  # noqa: F401  (importing registers them)
+    dedup,
     export,
     generate,
     instructions,
-    judge,  # noqa: F401
+    judge,
     read_corpus,
-    render,  # noqa: F401
-    select,  # noqa: F401
+    render,
+    select,
 )
+
+
+def registry() -> dict[str, type[Stage]]:
+    """Every registered stage by name: the built-in ones and those of imported plugins."""
+    return registered()

@@ -27,10 +27,10 @@ from pydantic import Field
 from aesdata.dedup.features import Batch, parallel_features
 from aesdata.dedup.fuse import Deduper, DedupParams
 from aesdata.dedup.reference import read_reference
-from aesdata.executor import machine_cpus
+from aesdata.ids import guess_kind
+from aesdata.resources import machine_cpus
 from aesdata.schema import sub_schema
 from aesdata.stage import Resources, ShardReader, Stage, StageConfig, register
-from aesdata.stages.read_corpus import guess_kind
 
 _BATCH_ROWS = 256
 _BATCH_BYTES = 64 << 20

@@ -20,14 +20,14 @@ from typing import Any
 import pyarrow as pa
 from pydantic import Field
 
-from aesdata.cache import RequestCache, default_cache_path
+from aesdata.cache import RequestCache
 from aesdata.generate.extract import extract_code
 from aesdata.generate.prompts import system_prompt
-from aesdata.llm import LLMBackend, LLMConfig, make_backend, resolved_endpoint
+from aesdata.ids import content_id
+from aesdata.llm import GENERATOR_OVERRIDES, LLMBackend, LLMConfig, make_backend
 from aesdata.llm.base import GenRequest, GenResult
 from aesdata.schema import COLUMN_GROUPS, sub_schema
 from aesdata.stage import Resources, Stage, register
-from aesdata.stages.read_corpus import content_id
 
 
 class GenerateConfig(LLMConfig):
@@ -56,6 +56,7 @@ class Generate(Stage):
     Config = GenerateConfig
     # one worker: requests run concurrently inside it (HTTP), or one local model serves them
     resources = Resources(cpus=1.0, memory_gb=1.0, max_workers=1)
+    overrides = GENERATOR_OVERRIDES
     requires = ("instruction_id", "kind", "category", "instruction", "source", "meta_json", "data_csv")
     outputs = (*COLUMN_GROUPS["identity"], *COLUMN_GROUPS["generation"])
     config: GenerateConfig
@@ -64,10 +65,6 @@ class Generate(Stage):
         super().__init__(config, context)
         self.backend: LLMBackend | None = None
         self.cache: RequestCache | None = None
-
-    def fingerprint_extra(self) -> dict[str, Any]:
-        """The model actually used (``AESDATA_MODEL`` may override the file): another model redoes the step."""
-        return {"model": resolved_endpoint(self.config)[0]}
 
     def params(self, candidate: int) -> dict[str, Any]:
         """Request parameters of candidate number ``candidate``."""
@@ -83,7 +80,7 @@ class Generate(Stage):
         return p
 
     def setup(self) -> None:
-        self.cache = RequestCache(default_cache_path(self.context.run_dir, self.context.settings))
+        self.cache = RequestCache(self.context.cache_path())
         self.backend = make_backend(self.config, self.cache)
         self.backend.load()
 

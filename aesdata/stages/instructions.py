@@ -20,7 +20,7 @@ from typing import Any, Literal
 import pyarrow as pa
 from pydantic import Field
 
-from aesdata.cache import RequestCache, default_cache_path
+from aesdata.cache import RequestCache
 from aesdata.errors import AesdataError
 from aesdata.generate.adapters import FORMATS, SourceRecord, instruction_id, load_instructions
 from aesdata.generate.prompts import WEB_CATEGORIES
@@ -32,11 +32,11 @@ from aesdata.generate.synthesis import (
     semantic_dedup,
     synthesis_requests,
 )
-from aesdata.llm import LLMConfig, make_backend, resolved_endpoint
+from aesdata.ids import content_id
+from aesdata.llm import GENERATOR_OVERRIDES, LLMConfig, make_backend
 from aesdata.rundir import atomic_write_json
 from aesdata.schema import COLUMN_GROUPS
 from aesdata.stage import Stage, StageConfig, register
-from aesdata.stages.read_corpus import content_id
 
 _OUTPUTS = (*COLUMN_GROUPS["identity"], "gen_backend", "code")
 
@@ -177,15 +177,12 @@ class SynthesizeInstructions(Stage):
     summary = "Write web instructions with an LLM from seed keywords, dedup them semantically, decontaminate."
     mode = "source"
     Config = SynthesizeConfig
+    overrides = GENERATOR_OVERRIDES
     outputs = _OUTPUTS
     config: SynthesizeConfig
 
     def fingerprint_extra(self) -> dict[str, Any]:
-        model, _ = resolved_endpoint(self.config)
-        return {
-            "model": model,
-            **_file_hashes(_resolve(self.context.spec_dir, self.config.decontamination.benchmarks)),
-        }
+        return _file_hashes(_resolve(self.context.spec_dir, self.config.decontamination.benchmarks))
 
     def _keywords(self) -> dict[str, list[str]]:
         table = self.config.keywords or SEED_KEYWORDS
@@ -198,7 +195,7 @@ class SynthesizeInstructions(Stage):
 
     def read(self) -> Iterator[pa.Table]:
         cfg = self.config
-        cache = RequestCache(default_cache_path(self.context.run_dir, self.context.settings))
+        cache = RequestCache(self.context.cache_path())
         backend = make_backend(cfg, cache)
         params: dict[str, Any] = {
             "temperature": cfg.temperature,

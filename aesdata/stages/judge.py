@@ -21,16 +21,16 @@ from typing import Any
 import pyarrow as pa
 from pydantic import Field
 
-from aesdata.cache import RequestCache, default_cache_path
+from aesdata.cache import RequestCache
 from aesdata.judges.runner import JUDGE_COLUMNS, JudgeConfig, Judges
-from aesdata.render.browser_pool import RenderConfig
+from aesdata.render.settings import BrowserSettings
 from aesdata.schema import sub_schema
 from aesdata.stage import Resources, Stage, register
 
 
 class JudgeStageConfig(JudgeConfig):
-    render: RenderConfig = Field(
-        default_factory=RenderConfig,
+    render: BrowserSettings = Field(
+        default_factory=BrowserSettings,
         description="browser settings for reopening pages; use the render step's viewport",
     )
 
@@ -70,7 +70,7 @@ class Judge(Stage):
 
     async def asetup(self) -> None:
         if self.config.vlm is not None:
-            self.cache = RequestCache(default_cache_path(self.context.run_dir, self.context.settings))
+            self.cache = RequestCache(self.context.cache_path())
         self.judges = Judges(self._judge_config(), render_config=self.config.render, cache=self.cache)
         await self.judges.start()
 

@@ -29,6 +29,7 @@ from pydantic import Field
 
 from aesdata.errors import AesdataError
 from aesdata.generate.adapters import instruction_id
+from aesdata.ids import content_id, guess_kind
 from aesdata.records import read_records, read_text
 from aesdata.schema import COLUMN_GROUPS
 from aesdata.stage import Stage, StageConfig, register
@@ -60,17 +61,6 @@ class ReadCorpusConfig(StageConfig):
     source: str | None = Field(
         default=None, description="value of the source column (default: the file name)"
     )
-
-
-def content_id(kind: str, instruction: str, code: str) -> str:
-    """Stable id of a candidate: sha256 over kind, instruction and code (16 hex digits)."""
-    return hashlib.sha256("\x1f".join((kind, instruction, code)).encode()).hexdigest()[:16]
-
-
-def guess_kind(code: str) -> str:
-    """'html' when the code looks like markup, else 'plot'."""
-    head = code.lstrip()[:200].lower()
-    return "html" if head.startswith("<") or "<html" in head or "<body" in head or "<div" in head else "plot"
 
 
 @register

@@ -39,14 +39,15 @@ from aesdata.render.browser_pool import BrowserPool, RenderConfig
 from aesdata.render.cdn_urls import urls_in_html
 from aesdata.render.html import render_html
 from aesdata.render.npm_store import RunLock
+from aesdata.render.settings import BrowserSettings
 from aesdata.schema import COLUMN_GROUPS, sub_schema
 from aesdata.stage import Resources, Stage, register
 
 RUN_LOCK_NAME = "assets.lock.json"
 
 
-class RenderStageConfig(RenderConfig):
-    """``render`` stage settings: the HTML renderer's (:class:`RenderConfig`) plus the asset policy."""
+class RenderStageConfig(BrowserSettings):
+    """``render`` stage settings: the browser settings (:class:`BrowserSettings`) plus the asset policy."""
 
     require_assets: bool = True
     assets_network: Literal["resolve", "offline"] = Field(
@@ -95,7 +96,6 @@ class Render(Stage):
     Config: ClassVar = RenderStageConfig
     # one worker per machine: its browser pool and plot workers are sized to all cores
     resources: ClassVar[Resources] = Resources(cpus=2.0, browser_slots=1, memory_gb=3.0, max_workers=1)
-    tuning_keys: ClassVar[tuple[str, ...]] = ("concurrency", "browsers", "recycle_every")
     requires: ClassVar[tuple[str, ...]] = ("code", "kind", "data_csv")
     uses: ClassVar[tuple[str, ...]] = ("meta_json",)
     outputs: ClassVar[tuple[str, ...]] = tuple(COLUMN_GROUPS["render"])
@@ -220,7 +220,7 @@ class Render(Stage):
     def versions(self) -> dict[str, str]:
         """Chromium, Playwright, the asset lock, the asset packages present and the Debian font packages."""
         from aesdata.browser import find_browser
-        from aesdata.doctor import installed_font_packages
+        from aesdata.fonts import installed_font_packages
 
         info = find_browser()
         return {

@@ -38,12 +38,12 @@ import duckdb
 import pyarrow as pa
 from pydantic import Field, field_validator
 
+from aesdata.configfile import find
 from aesdata.errors import AesdataError
 from aesdata.rundir import atomic_write_json
 from aesdata.schema import SAMPLE_SCHEMA
 from aesdata.stage import ShardReader, Stage, StageConfig, register
 
-REPO_FILTERS = Path(__file__).resolve().parent.parent.parent / "filters"
 _OWN = ("selected", "drop_reason", "is_representative", "split")
 #: columns too heavy to load for selection (a predicate over them is an error that says so)
 _HEAVY = ("screenshot", "screenshot_viewport")
@@ -108,23 +108,9 @@ class Rule:
 
 
 def find_filter(name: str, spec_dir: Path) -> Path:
-    """Path of filter ``name``: a ``.sql`` path, or ``<name>.sql`` in the pipeline's / repo's ``filters/``."""
-    if name.endswith(".sql") or "/" in name:
-        path = (spec_dir / name).resolve()
-        if path.is_file():
-            return path
-        raise AesdataError(
-            f"Filter file {path} does not exist.", "Check the 'filters' list of the select step."
-        )
-    folders = [spec_dir / "filters", spec_dir.parent / "filters", REPO_FILTERS]
-    for folder in folders:
-        if (folder / f"{name}.sql").is_file():
-            return (folder / f"{name}.sql").resolve()
-    known = sorted({p.stem for f in folders if f.is_dir() for p in f.glob("*.sql")})
-    raise AesdataError(
-        f"No filter named {name!r}: looked for {name}.sql in {', '.join(str(f) for f in folders)}.",
-        f"Known filters: {', '.join(known) or 'none'}; or give a path to a .sql file.",
-    )
+    """Path of filter ``name``: a ``.sql`` path (relative to the pipeline), or ``<name>.sql`` in the pipeline's
+    folder's ``filters/``, its parent's, then the shipped ones (``aesdata.configfile.find``)."""
+    return find("filters", name, [spec_dir, spec_dir.parent], base=spec_dir).resolve()
 
 
 def parse_filter(text: str, name: str, origin: str) -> Rule:

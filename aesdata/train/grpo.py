@@ -1,7 +1,7 @@
 """GRPO-AR: TRL's ``GRPOTrainer`` with the judges' combined reward (AesCoder stage II).
 
 Inputs: a ``GRPORecipe``, its prompt set (``TrainData``) and the reward functions of
-``aesdata.judges.reward.reward_functions``. Every judge component is passed to TRL as its own reward
+``aesdata.train.rewards.reward_functions``. Every judge component is passed to TRL as its own reward
 function, so TRL logs ``rewards/<name>/mean`` for each; only the combined reward of the configured
 formula (``aesthetic_reward`` for grpo_ar, ``webgen_r1_reward`` for webgen_r1) has weight 1, the
 components weight 0. The functions share one render and judging per completion.

@@ -12,8 +12,9 @@ A recipe file looks like::
 Every knob has a default: the paper's value where the paper gives one (AesCoder stage I SFT: 3 epochs,
 LR 1e-5, cosine, 10% warm-up, 8K context; stage II GRPO: LR 3e-6, 64 prompts x 8 rollouts, KL 0.001),
 else TRL's default, and says which in its description. ``training.trl`` passes any other field of
-TRL's ``SFTConfig`` / ``GRPOConfig`` through unchanged. Paths in the file are relative to the file;
-paths given on the command line are relative to the working directory.
+TRL's ``SFTConfig`` / ``GRPOConfig`` through unchanged. Paths in the file are relative to the file
+(in the recipes aesdata ships, ``aesdata train sft``, to the working directory); paths given on the
+command line are relative to the working directory.
 """
 
 from __future__ import annotations
@@ -24,12 +25,11 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
+from aesdata.configfile import describe, line_of, read_yaml, shipped
 from aesdata.errors import AesdataError
 from aesdata.judges.runner import JudgeConfig
-from aesdata.spec import _describe, _line_index, _line_of
 
 
 class _Strict(BaseModel):
@@ -396,35 +396,14 @@ def load_recipe(path: Path, overrides: dict[str, Any] | None = None) -> LoadedRe
     Raises ``AesdataError`` naming the file, line and key of the first problem.
     """
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise AesdataError(
-            f"Recipe file {path} is not UTF-8 text (byte {e.start}).", "Save it as UTF-8."
-        ) from None
-    except OSError as e:
-        raise AesdataError(
-            f"Cannot read recipe file {path}: {e.strerror}.", "Pass a path such as recipes/sft.yaml."
-        ) from None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise _fail(
-            path,
-            mark.line + 1 if mark else None,
-            f"YAML syntax error: {problem}",
-            "Fix the indentation or quoting on that line.",
-        ) from None
-    if not isinstance(data, dict) or node is None:
+    file = read_yaml(path, "recipe file")
+    text, data, lines = file.text, file.data, file.lines
+    if not isinstance(data, dict):
         raise _fail(
             path,
             1,
             f"the top level must be a mapping with recipe, model and dataset; found {type(data).__name__}",
         )
-    lines = _line_index(node)
     for key, value in overrides.items():
         _set(data, key, value)
     try:
@@ -435,20 +414,20 @@ def load_recipe(path: Path, overrides: dict[str, Any] | None = None) -> LoadedRe
         if loc and loc[0] in ("sft", "grpo_ar"):  # the discriminator's tag is not a key of the file
             loc = loc[1:]
         key = ".".join(map(str, loc)) or "(top)"
-        what = err["msg"].removeprefix("Value error, ") if err["type"] == "value_error" else _describe(err)
+        what = err["msg"].removeprefix("Value error, ") if err["type"] == "value_error" else describe(err)
         if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
             key, what = "recipe", "must be 'sft' or 'grpo_ar'"
         via = " (set on the command line)" if any(key.startswith(k) for k in overrides) else ""
         raise _fail(
             path,
-            _line_of(lines, loc),
+            line_of(lines, loc),
             f"key {key!r}{via} {what}",
             "See the comments in recipes/sft.yaml and recipes/grpo_ar.yaml for every key.",
         ) from None
     known = _trl_fields(recipe)
     ours = set(type(recipe.training).model_fields) - {"trl"}
     for key in recipe.training.trl:
-        line = _line_of(lines, ("training", "trl", key))
+        line = line_of(lines, ("training", "trl", key))
         if key in ours or key == "warmup_steps":
             raise _fail(
                 path,
@@ -464,5 +443,6 @@ def load_recipe(path: Path, overrides: dict[str, Any] | None = None) -> LoadedRe
                 f"{'SFTConfig' if isinstance(recipe, SFTRecipe) else 'GRPOConfig'}",
                 "Check the spelling against the TRL documentation of that config.",
             )
-    _resolve_paths(recipe, path.resolve().parent, overrides)
+    # a shipped recipe's paths (runs/..., checkpoints/...) are about the user's project, not aesdata's folder
+    _resolve_paths(recipe, Path.cwd() if shipped(path) else path.resolve().parent, overrides)
     return LoadedRecipe(recipe, path.resolve(), text, overrides)

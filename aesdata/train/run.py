@@ -23,6 +23,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from aesdata.configfile import find
 from aesdata.errors import AesdataError
 from aesdata.rundir import atomic_write_json
 from aesdata.train.args import DevicePlan, save_final
@@ -53,7 +54,7 @@ def _now() -> str:
 
 def library_versions() -> dict[str, str]:
     """Versions of the training stack (and aesdata's data stack) installed here."""
-    from aesdata.executor import environment_versions
+    from aesdata.executor.manifest import environment_versions
 
     out = environment_versions()
     for pkg in _PACKAGES:
@@ -121,8 +122,8 @@ def run_recipe(loaded: LoadedRecipe) -> TrainResult:
     record["dataset"] = _dataset_record(data)
     judge = None
     if isinstance(recipe, GRPORecipe):
-        from aesdata.judges.reward import RewardJudge, reward_functions
         from aesdata.train.grpo import check_disjoint, grpo_trainer, reward_weights
+        from aesdata.train.rewards import RewardJudge, reward_functions
 
         if recipe.disjoint_from is not None:
             ref = recipe.disjoint_from
@@ -196,22 +197,8 @@ def summary_rows(result: TrainResult) -> list[tuple[str, str]]:
 
 
 def resolve_recipe_path(name_or_path: str) -> Path:
-    """``sft`` -> ``recipes/sft.yaml`` (from the working directory, else aesdata's checkout); a path is checked."""
-    candidate = Path(name_or_path)
-    if candidate.suffix in (".yaml", ".yml") or "/" in name_or_path:
-        if candidate.is_file():
-            return candidate
-        raise AesdataError(
-            f"Recipe file {candidate} does not exist.",
-            "Pass a path such as recipes/sft.yaml, or a name: sft, grpo_ar.",
-        )
-    for folder in (Path.cwd() / "recipes", Path(__file__).resolve().parents[2] / "recipes"):
-        if (folder / f"{name_or_path}.yaml").is_file():
-            return folder / f"{name_or_path}.yaml"
-    raise AesdataError(
-        f"No recipe named {name_or_path!r}: looked for recipes/{name_or_path}.yaml.",
-        "Pass a path to a recipe .yaml file, or a name: sft, grpo_ar.",
-    )
+    """``sft`` -> ``recipes/sft.yaml`` (under the working directory, else the shipped one); a path is checked."""
+    return find("recipes", name_or_path)
 
 
 def train_from_file(recipe: str, overrides: dict[str, Any]) -> TrainResult:

@@ -1,0 +1,334 @@
+"""The build loop every executor backend shares: resume, source and global steps, the manifest, errors.
+
+For each step in order it prepares the step's folder for the step's fingerprint (a folder made with
+another fingerprint is discarded, which redoes the step and, through the chain, everything downstream),
+skips shards whose ``.done`` marker names the current fingerprint, and runs the rest:
+
+- source steps in the parent, cut into ``shard_size`` shards;
+- map / expand steps through the backend (``run_shards``): a local process pool, Ray actors...;
+- global steps in the parent over a ``ShardReader``.
+
+A backend (``aesdata.executor.local``, ``aesdata.executor.ray_backend``) subclasses ``Executor`` and
+implements two methods: ``plan_workers`` (how many workers a shard-wise step gets) and ``run_shards``
+(run these shards of a ``ShardJob`` on that many workers, reporting each finished shard).
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NoReturn
+
+import pyarrow as pa
+from rich.console import Console
+from rich.progress import Progress
+
+from aesdata.errors import AesdataError
+from aesdata.executor.manifest import base_manifest, now
+from aesdata.executor.plan import StepPlan, plan_build
+from aesdata.executor.progress import make_progress
+from aesdata.executor.shards import ShardJob, error_line
+from aesdata.lineage import Sources, after_step, input_columns
+from aesdata.rundir import RunDir, StepDir, conform
+from aesdata.spec import Pipeline
+from aesdata.stage import Stage
+
+#: called by a backend as each shard ends: (shard index, {"rows", "failures"})
+OnDone = Callable[[int, dict[str, Any]], None]
+
+
+@dataclass
+class StepReport:
+    """What happened to one step in this build."""
+
+    id: str
+    stage: str
+    mode: str
+    rows: int = 0
+    failures: int = 0
+    shards: int = 0
+    skipped: int = 0
+    seconds: float = 0.0
+    redone: bool = False
+    workers: int = 1
+
+
+@dataclass
+class BuildResult:
+    """A finished build: its run directory and one report per step."""
+
+    run_dir: Path
+    steps: list[StepReport] = field(default_factory=list)
+    summaries: dict[str, Any] = field(default_factory=dict)
+
+
+class RunReader:
+    """``ShardReader`` for global stages: shard tables with the required columns."""
+
+    def __init__(self, rundir: RunDir, n: int, columns: tuple[str, ...], sources: Sources) -> None:
+        self.rundir, self.n, self.columns, self.sources = rundir, n, columns, sources
+
+    def __iter__(self) -> Iterator[pa.Table]:
+        for i in range(self.n):
+            yield self.rundir.read_columns(i, self.columns, self.sources)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def read_all(self) -> pa.Table:
+        return pa.concat_tables(list(self))
+
+
+class Executor:
+    """Runs a ``Pipeline`` into a run directory; backends say where shard-wise work runs."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        run_dir: Path,
+        *,
+        limit: int | None = None,
+        workers: int | None = None,
+        console: Console | None = None,
+    ) -> None:
+        self.pipeline = pipeline
+        self.rundir = RunDir(run_dir)
+        self.limit = limit
+        self.workers = workers
+        self.console = console or Console(stderr=True)
+
+    # ----------------------------------------------------------------- backend interface
+    def plan_workers(self, stage: type[Stage], n_shards: int) -> int:
+        """How many workers a shard-wise step with ``n_shards`` shards to do gets on this backend."""
+        raise NotImplementedError
+
+    def run_shards(
+        self, plan: StepPlan, job: ShardJob, todo: list[int], workers: int, on_done: OnDone
+    ) -> None:
+        """Run shards ``todo`` of ``job`` on ``workers`` workers, calling ``on_done`` as each ends;
+        raise through ``raise_stage_error`` when one fails."""
+        raise NotImplementedError
+
+    # ----------------------------------------------------------------- the build
+    def fingerprints(self) -> list[str]:
+        """The fingerprint of every step, chained from the first."""
+        return [p.fingerprint for p in plan_build(self.pipeline, self.rundir, self.limit)]
+
+    def run(self) -> BuildResult:
+        """Run every step; raise ``AesdataError`` (finished shards kept) when a step fails."""
+        plans = plan_build(self.pipeline, self.rundir, self.limit)
+        manifest = base_manifest(self.pipeline, plans, self.rundir, self.limit)
+        self.rundir.write_manifest(manifest)
+        result = BuildResult(self.rundir.path)
+        sources: Sources = {}
+        n_shards = 0
+        with make_progress(self.console) as progress:
+            for k, plan in enumerate(plans):
+                mode = plan.cls.mode
+                sd = self.rundir.step(plan.id)
+                redone = sd.prepare(
+                    plan.fingerprint, {"stage": plan.cls.name, "config": plan.step.config_dict()}
+                )
+                report = StepReport(plan.id, plan.cls.name, mode, redone=redone)
+                t0 = time.perf_counter()
+                manifest["steps"][k]["status"] = "running"
+                self.rundir.write_manifest(manifest)
+                try:
+                    if mode == "source":
+                        n_shards = self._run_source(plan, sd, report, progress)
+                    elif mode == "global":
+                        self._run_global(plan, sd, n_shards, sources, report, progress)
+                    else:
+                        self._run_sharded(plan, sd, n_shards, sources, report, progress)
+                except BaseException:
+                    manifest["steps"][k]["status"] = "failed"
+                    manifest["status"] = "failed"
+                    self.rundir.write_manifest(manifest)
+                    raise
+                report.seconds = round(time.perf_counter() - t0, 3)
+                markers = sd.markers()
+                report.rows = sum(m.get("rows", 0) for m in markers)
+                report.failures = sum(m.get("failures", 0) for m in markers)
+                sd.mark_complete(n_shards, report.rows)
+                sources = after_step(sources, plan.id, mode, plan.cls.outputs)
+                summary = plan.stage.summarize(self.rundir.path)
+                if summary is not None:
+                    result.summaries[plan.id] = summary
+                    manifest["summaries"][plan.id] = summary
+                manifest["steps"][k].update(
+                    status="complete",
+                    rows=report.rows,
+                    failures=report.failures,
+                    shards=n_shards,
+                    seconds=report.seconds,
+                    skipped_shards=report.skipped,
+                )
+                self.rundir.write_manifest(manifest)
+                result.steps.append(report)
+        manifest["status"] = "complete"
+        manifest["finished"] = now()
+        self.rundir.write_manifest(manifest)
+        return result
+
+    def raise_stage_error(
+        self, step_id: str, stage_name: str, shard: int | str, message: str, tb: str
+    ) -> NoReturn:
+        """Write the traceback to the log and raise one paragraph naming the step, where it failed and the log.
+
+        ``shard``: the shard index, ``"setup"`` (a worker's setup) or ``"global"`` (a global step's pass)."""
+        log = self.rundir.log_path(step_id, shard)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(tb or message)
+        where = (
+            f"shard {shard}"
+            if isinstance(shard, int)
+            else {"setup": "setup"}.get(shard, "its pass over all rows")
+        )
+        raise AesdataError(
+            f"Step {step_id!r} ({stage_name}) failed on {where}: {message}",
+            f"Finished shards are kept; the traceback is in {log}. Fix the cause and rerun the same command to resume.",
+        )
+
+    # ----------------------------------------------------------------- sources
+    def _run_source(self, plan: StepPlan, sd: StepDir, report: StepReport, progress: Progress) -> int:
+        done = sd.completion()
+        if done:
+            report.shards = report.skipped = done["n_shards"]
+            progress.add_task(
+                plan.id, total=done["rows"], completed=done["rows"], failures=0, note="done earlier"
+            )
+            return int(done["n_shards"])
+        task = progress.add_task(plan.id, total=None, failures=0, note="reading")
+        stage = plan.stage
+        stage.setup()
+        try:
+            batches = [b for b in stage.read() if b.num_rows]
+        finally:
+            stage.teardown()
+        table = pa.concat_tables([conform(b, list(plan.cls.outputs)) for b in batches]) if batches else None
+        if table is None or table.num_rows == 0:
+            raise AesdataError(
+                f"Source step {plan.id!r} produced no rows.", "Check the input path and its contents."
+            )
+        if self.limit is not None:
+            table = table.slice(0, self.limit)
+        ids = table.column("id").to_pylist()
+        if None in ids or len(set(ids)) != len(ids):
+            raise AesdataError(f"Source step {plan.id!r} produced missing or repeated ids.")
+        size = self.pipeline.shard_size
+        n = (table.num_rows + size - 1) // size
+        progress.update(task, total=table.num_rows, note="")
+        for i in range(n):
+            part = table.slice(i * size, size)
+            sd.write_shard(i, part, {"fingerprint": plan.fingerprint, "failures": 0, "seconds": 0})
+            progress.advance(task, part.num_rows)
+        report.shards = n
+        return n
+
+    # ----------------------------------------------------------------- shard-wise
+    def _run_sharded(
+        self,
+        plan: StepPlan,
+        sd: StepDir,
+        n_shards: int,
+        sources: Sources,
+        report: StepReport,
+        progress: Progress,
+    ) -> None:
+        fp = plan.fingerprint
+        todo = [i for i in range(n_shards) if not sd.is_done(i, fp)]
+        done_rows = sum(sd.marker(i).get("rows", 0) for i in range(n_shards) if i not in todo)
+        in_rows = _rows_per_shard(self.rundir, sources, n_shards)
+        total = sum(in_rows) if plan.cls.mode == "map" else None
+        report.shards, report.skipped = n_shards, n_shards - len(todo)
+        task = progress.add_task(
+            plan.id,
+            total=total,
+            completed=done_rows if total else 0,
+            failures=0,
+            note=f"{report.skipped} shards done earlier" if report.skipped else "",
+        )
+        if not todo:
+            progress.update(task, total=done_rows, completed=done_rows)
+            return
+        job = ShardJob(
+            plan.cls,
+            plan.step.config,
+            plan.context,
+            self.rundir.path,
+            plan.id,
+            fp,
+            input_columns(plan.cls.requires, plan.cls.uses, sources),
+            dict(sources),
+        )
+        workers = self.plan_workers(plan.cls, len(todo))
+        report.workers = workers
+        progress.update(task, note=f"{workers} worker{'s' * (workers > 1)}")
+        failures = 0
+
+        def on_done(i: int, stats: dict[str, Any]) -> None:
+            nonlocal failures
+            failures += stats["failures"]
+            progress.update(task, advance=in_rows[i] if total else stats["rows"], failures=failures)
+
+        self.run_shards(plan, job, todo, workers, on_done)
+        if total is None:
+            progress.update(task, total=progress.tasks[task].completed)
+
+    # ----------------------------------------------------------------- global
+    def _run_global(
+        self,
+        plan: StepPlan,
+        sd: StepDir,
+        n_shards: int,
+        sources: Sources,
+        report: StepReport,
+        progress: Progress,
+    ) -> None:
+        fp = plan.fingerprint
+        report.shards = n_shards
+        if all(sd.is_done(i, fp) for i in range(n_shards)):
+            report.skipped = n_shards
+            rows = sum(m.get("rows", 0) for m in sd.markers())
+            progress.add_task(plan.id, total=rows, completed=rows, failures=0, note="done earlier")
+            return
+        in_rows = _rows_per_shard(self.rundir, sources, n_shards)
+        task = progress.add_task(plan.id, total=sum(in_rows), failures=0, note="all rows at once")
+        sd.clear_complete()
+        columns = input_columns(plan.cls.requires, plan.cls.uses, sources)
+        stage = plan.stage
+        t0 = time.perf_counter()
+        stage.setup()
+        try:
+            out = stage.run_global(RunReader(self.rundir, n_shards, columns, sources))
+        except AesdataError:
+            raise
+        except Exception as e:
+            self.raise_stage_error(plan.id, plan.cls.name, "global", error_line(e), traceback.format_exc())
+        finally:
+            stage.teardown()
+        out = conform(out, ["id", *plan.cls.outputs])
+        pos = {v: k for k, v in enumerate(out.column("id").to_pylist())}
+        seconds = round(time.perf_counter() - t0, 3)
+        failures = 0
+        for i in range(n_shards):
+            ids = self.rundir.read_columns(i, ("id",), sources).column("id").to_pylist()
+            missing = [x for x in ids if x not in pos]
+            if missing:
+                raise AesdataError(
+                    f"Global step {plan.id!r} returned no row for id {missing[0]} (and {len(missing) - 1} more)."
+                )
+            part = out.take(pa.array([pos[x] for x in ids], pa.int64()))
+            f = int(stage.failures(part))
+            failures += f
+            sd.write_shard(i, part, {"fingerprint": fp, "failures": f, "seconds": seconds if i == 0 else 0})
+            progress.update(task, advance=len(ids), failures=failures)
+
+
+def _rows_per_shard(rundir: RunDir, sources: Sources, n_shards: int) -> list[int]:
+    """Rows of each shard of the current row set, read from the base step's markers."""
+    base = rundir.step(sources["id"])
+    return [int(base.marker(i).get("rows", 0)) for i in range(n_shards)]

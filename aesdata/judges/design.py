@@ -32,7 +32,7 @@ from aesdata.judges.colour import (
     parse_color,
 )
 from aesdata.judges.page import (
-    _doc_size,
+    doc_size,
     check_alignment,
     check_covered,
     check_empty_media,
@@ -109,7 +109,7 @@ def judge_page(
         or viewport[0]
     )
     vh = float(doc.get("viewport_height") or viewport[1])
-    doc_w, doc_h = _doc_size(doc, elements, (int(vw), viewport[1]))
+    doc_w, doc_h = doc_size(doc, elements, (int(vw), viewport[1]))
     asset_list = load_assets(assets)
     rgb = pixels.decode(screenshot_png) if screenshot_png else None
     geometry = (doc_w, doc_h, vh)

@@ -70,7 +70,7 @@ def load_layout(layout_json: str | list | dict | None) -> tuple[list[dict[str, A
     return [e for e in elements if isinstance(e, dict)], doc
 
 
-def _doc_size(
+def doc_size(
     doc: dict[str, Any], elements: list[dict[str, Any]], viewport: tuple[int, int]
 ) -> tuple[float, float]:
     for wk, hk in (("doc_w", "doc_h"), ("width", "height"), ("w", "h"), ("scroll_width", "scroll_height")):

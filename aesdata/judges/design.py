@@ -32,7 +32,6 @@ from aesdata.judges.colour import (
     parse_color,
 )
 from aesdata.judges.page import (
-    doc_size,
     check_alignment,
     check_covered,
     check_empty_media,
@@ -44,6 +43,7 @@ from aesdata.judges.page import (
     check_styling,
     check_typeface,
     check_typography,
+    doc_size,
     load_assets,
     load_layout,
     space_checks,

@@ -23,7 +23,7 @@ import pyarrow as pa
 from aesdata.errors import AesdataError
 from aesdata.render.assets import AssetStore, lock_hash, missing_packages, store_dir
 from aesdata.render.browser_pool import BrowserPool, RenderConfig
-from aesdata.render.html import render_html
+from aesdata.render.html import render_many
 from aesdata.schema import COLUMN_GROUPS, sub_schema
 from aesdata.stage import Resources, Stage, register
 
@@ -49,7 +49,9 @@ class Render(Stage):
     outputs: ClassVar[tuple[str, ...]] = tuple(COLUMN_GROUPS["render"])
     # 2: plotly legend box and data points in layout_json; 3: page animation frames capped at 10/s;
     # 4: HTML screenshots encoded by render/png.py (same pixels, other bytes: exact-image dedup hashes bytes)
-    version: ClassVar[str] = "4"
+    # 5: pages on a paused page clock with seeded randomness, screenshots at a fixed page time;
+    #    wall-clock guards give wall_timeout, retried alone; plots limited by CPU time, not wall time
+    version: ClassVar[str] = "5"
 
     _pool: BrowserPool | None = None
     _sandbox: Any = None
@@ -110,7 +112,7 @@ class Render(Stage):
         async def html_part() -> None:
             if html_idx:
                 pool = await self._browser_pool()
-                results = await asyncio.gather(*(render_html(pool, rows[i]["code"]) for i in html_idx))
+                results = await render_many(pool, [rows[i]["code"] for i in html_idx])
                 for i, res in zip(html_idx, results, strict=True):
                     out[i] = res
 

@@ -402,7 +402,9 @@ class BrowserPool:
                         f"wall_timeout: no load event within {self.config.load_timeout_s:g} s of wall time"
                     )
                 except PlaywrightError as e:
-                    kind = "crash" if session.crashed else ("wall_timeout" if "Timeout" in str(e) else "error")
+                    kind = (
+                        "crash" if session.crashed else ("wall_timeout" if "Timeout" in str(e) else "error")
+                    )
                     session.load_error = f"{kind}: {one_line(e)}"
                 session.timings["load_ms"] = elapsed_ms(t1)
                 yield session
@@ -453,7 +455,10 @@ async def _load_page(page: Page, timeout_s: float) -> None:
 def _init_options(seed: str) -> dict[str, Any]:
     """The options of ``page_init.js``: four 32-bit seed words (SHA-256 of ``seed``) and the frame step."""
     digest = hashlib.sha256(seed.encode("utf-8", "replace")).digest()
-    return {"seed": [int.from_bytes(digest[i : i + 4], "little") for i in range(0, 16, 4)], "frameMs": FRAME_MS}
+    return {
+        "seed": [int.from_bytes(digest[i : i + 4], "little") for i in range(0, 16, 4)],
+        "frameMs": FRAME_MS,
+    }
 
 
 async def page_wait(page: Page, ms: int) -> None:

@@ -134,7 +134,9 @@ async def _screenshot(
     return base64.b64decode(result["data"])
 
 
-async def _quiet(session: PageSession, config: RenderConfig, fonts_ms: int, scroll: bool, left: float) -> None:
+async def _quiet(
+    session: PageSession, config: RenderConfig, fonts_ms: int, scroll: bool, left: float
+) -> None:
     """Wait (wall-clock bound ``left`` s) until the page has no request in flight, then one real frame."""
     deadline = time.perf_counter() + min(left, 2.0)
     while session.inflight and time.perf_counter() < deadline:
@@ -353,7 +355,7 @@ def confirm_timeout(retry: dict[str, Any], first: dict[str, Any]) -> dict[str, A
     return {
         **retry,
         "render_status": "timeout",
-        "render_error": f"timeout: {retry_error} (also when rendered alone; first attempt: {first_error})"[:1000],
+        "render_error": f"timeout: {retry_error} (also when rendered alone; first: {first_error})"[:1000],
     }
 
 

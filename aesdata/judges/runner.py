@@ -472,7 +472,8 @@ class Judges:
                 async with self.pool.open(code) as session:
                     row.update(await capture(session, self.pool.config))
                     self._tick("render", t0)
-                    lint = await self._lint(code, session)
+                    hung = row["render_status"] in ("wall_timeout", "crash")  # lint in a page of its own
+                    lint = await self._lint(code, None if hung else session)
                     if row["render_status"] in ("ok", "js_error"):
                         live = await self._live(session, code, item.get("instruction") or "")
             except Exception as e:  # noqa: BLE001

@@ -81,6 +81,7 @@ FRAME_MS = 100
 #: The real timers and frame, kept before the page clock replaces them (aesdata's own waits).
 _NATIVE_JS = """Object.defineProperty(window, "__aesdataNative", { value: Object.freeze({
   setTimeout: window.setTimeout.bind(window),
+  clearTimeout: window.clearTimeout.bind(window),
   requestAnimationFrame: window.requestAnimationFrame.bind(window),
 }) });"""
 #: Pages on the page clock, and the wall-clock guard of one advance of it (:func:`page_wait`).

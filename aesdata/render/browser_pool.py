@@ -386,9 +386,7 @@ class BrowserPool:
                 page = await context.new_page()
                 session = PageSession(page=page, context=context, browser_version=self.version)
                 guard = _NetworkGuard(html, self.store, session)
-                await context.add_init_script(_NATIVE_JS)
-                await context.clock.pause_at(PAGE_EPOCH)
-                await context.add_init_script(f"({_INIT_JS})({json.dumps(_init_options(seed or html))});")
+                await page_treatment(context, seed or html)
                 _CLOCKED[page] = self.config.settle_timeout_s
                 await context.route("**/*", guard.handle)
                 _watch(session)
@@ -451,6 +449,14 @@ async def _load_page(page: Page, timeout_s: float) -> None:
         except PlaywrightError as e:
             if "context was destroyed" not in str(e):
                 raise
+
+
+async def page_treatment(target: BrowserContext | Page, seed: str) -> None:
+    """Prepare ``target`` (before its document loads) as the pool prepares every sample: the real
+    timers kept, the page clock paused at ``PAGE_EPOCH``, then ``page_init.js`` seeded from ``seed``."""
+    await target.add_init_script(_NATIVE_JS)
+    await target.clock.pause_at(PAGE_EPOCH)
+    await target.add_init_script(f"({_INIT_JS})({json.dumps(_init_options(seed))});")
 
 
 def _init_options(seed: str) -> dict[str, Any]:

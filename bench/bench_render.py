@@ -34,12 +34,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from aesdata.browser import LAUNCH_ARGS, find_browser  # noqa: E402
 from aesdata.render.assets import AssetStore, fill_store  # noqa: E402
 from aesdata.render.browser_pool import (  # noqa: E402
-    _INIT_JS,
     SAMPLE_URL,
     BrowserPool,
     PageSession,
     RenderConfig,
     _NetworkGuard,
+    page_treatment,
 )
 from aesdata.render.html import capture, render_html, render_many  # noqa: E402
 
@@ -124,7 +124,7 @@ async def naive(
         )
         session = PageSession(page=page, context=page.context, browser_version=info.version)
         guard = _NetworkGuard(html, store, session)
-        await page.add_init_script(_INIT_JS)  # the pool's page treatment: a fair comparison
+        await page_treatment(page, html)  # the pool's page treatment (clock, page_init.js): a fair comparison
         await page.route("**/*", guard.handle)
         await page.goto(SAMPLE_URL, wait_until="domcontentloaded", timeout=30000)
         with contextlib.suppress(PlaywrightError):  # OpenDesign: DOM, then network idle capped at 3 s

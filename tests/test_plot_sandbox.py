@@ -23,7 +23,8 @@ from PIL import Image
 from aesdata.render.isolation import Isolation
 from aesdata.render.plot_sandbox import PlotJob, PlotSandbox
 
-TIMEOUT_S = 3.0
+TIMEOUT_S = 3.0  # CPU seconds per script
+WALL_S = 4 * TIMEOUT_S  # the wall-clock guard (a fork bomb spreads its CPU over many processes)
 REPO_TESTS = Path(__file__).resolve().parent
 
 MPL_GOOD = """
@@ -109,7 +110,7 @@ def fake_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def sandbox(fake_home: Path) -> PlotSandbox:
     mp = pytest.MonkeyPatch()
     mp.setenv("HOME", str(fake_home))
-    sb = PlotSandbox(workers=2, timeout_s=TIMEOUT_S, memory_mb=256, max_procs=16)
+    sb = PlotSandbox(workers=2, timeout_s=TIMEOUT_S, wall_timeout_s=WALL_S, memory_mb=256, max_procs=16)
     sb.start()
     yield sb
     sb.close()
@@ -300,7 +301,8 @@ def test_hostile_scripts_are_contained(sandbox: PlotSandbox, fake_home: Path, tm
         assert by_name[name]["render_status"] == "exec_error", (name, by_name[name]["render_error"])
     assert not hits, "a connection reached the host's loopback"
     assert not repo_target.exists() and not host_tmp_target.exists()
-    assert elapsed < 4 * TIMEOUT_S + 10  # the timeouts overlap on 2 workers; nothing hangs
+    # the timeouts overlap on 2 workers; a wall-clock guard runs twice (the retry alone); nothing hangs
+    assert elapsed < 4 * TIMEOUT_S + 2 * WALL_S + 10
     # the sandbox still serves, and nothing the scripts started is left running
     assert [r["render_status"] for r in rows[-2:]] == ["ok", "ok"]
     assert _worker_python_descendants(sandbox) == 2
@@ -333,3 +335,23 @@ def test_rlimits_only_fallback_still_contains(tmp_path: Path) -> None:
         assert _worker_python_descendants(sb) == 1
         sb._workers[0].kill()  # a worker that dies is replaced on the next job
         assert sb.run_many([PlotJob(MPL_GOOD)])[0]["render_status"] == "ok"
+
+
+def test_time_limits_count_cpu_and_a_wall_guard_is_retried_alone(sandbox: PlotSandbox) -> None:
+    """A script that waits longer than its CPU budget is fine; one that waits past the wall-clock guard is
+    ``wall_timeout``, run once more alone, then final ``timeout``; one that computes past its CPU budget is
+    ``timeout`` at once."""
+    waits = PlotJob(
+        f"import time\ntime.sleep({TIMEOUT_S + 1})\nimport matplotlib.pyplot as plt\nplt.plot([1, 2])\n"
+    )
+    hangs = PlotJob("import time\ntime.sleep(600)\n")
+    spins = PlotJob("while True:\n    pass\n")
+    t0 = time.monotonic()
+    rows = sandbox.run_many([waits, hangs, spins])
+    elapsed = time.monotonic() - t0
+    assert rows[0]["render_status"] == "ok", rows[0]["render_error"]
+    assert rows[1]["render_status"] == "timeout"
+    assert "wall-clock guard" in rows[1]["render_error"] and "also when run alone" in rows[1]["render_error"]
+    assert rows[2]["render_status"] == "timeout"
+    assert "CPU time limit" in rows[2]["render_error"]
+    assert 2 * WALL_S <= elapsed < 2 * WALL_S + 4 * TIMEOUT_S + 10

@@ -281,7 +281,7 @@ def test_blank_fraction_sees_a_short_heading() -> None:
 
 
 def test_page_animation_frames_are_capped_and_errors_in_them_still_count(lp: LoopPool) -> None:
-    """A page's requestAnimationFrame loop runs ~10 times a second, not 60; cancel works; a
+    """A page's requestAnimationFrame loop runs ~10 times a second of page time, not 60; cancel works; a
     callback that throws is an uncaught page error (js_error), as without the cap."""
     page_html = """<html><body><h1 id="h">counting</h1><script>
     let n = 0; const t0 = performance.now();
@@ -294,12 +294,12 @@ def test_page_animation_frames_are_capped_and_errors_in_them_still_count(lp: Loo
 
     async def count() -> tuple[str, dict]:
         async with lp.pool.open(page_html) as s:
-            await s.page.wait_for_function("document.getElementById('h').textContent.startsWith('frames')")
+            await s.advance(1100, 10)  # page time: the page clock only moves when aesdata moves it
             return await s.page.inner_text("body"), {"pageerrors": s.pageerrors, "console": s.console}
 
     text, records = lp.run(count())
     frames = int(text.split()[1])
-    assert 1 <= frames <= 15, text  # uncapped: ~60 in that second
+    assert 5 <= frames <= 12, text  # uncapped: ~60 in that second
     assert "cancelled" not in text
     assert records["pageerrors"] == 1 and "thrown in a frame" in records["console"][0]["text"]
 

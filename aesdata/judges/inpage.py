@@ -84,7 +84,14 @@ async def axe_contrast(page: Any) -> list[dict[str, Any]]:
 
     Returns one entry per failing text node: ``{selector, ratio, expected, fg, bg, font_size, text}``.
     """
-    await page.evaluate(asset_source("axe-core") + "\n;void 0")
+    # axe schedules its work with setTimeout: it gets the real timers, so it finishes while the page
+    # clock of a pool page stays where it is (see aesdata.render.browser_pool)
+    await page.evaluate(
+        "(() => { const n = window.__aesdataNative || window;"
+        " const setTimeout = n.setTimeout, clearTimeout = n.clearTimeout;\n"
+        + asset_source("axe-core")
+        + "\n})()"
+    )
     raw = await page.evaluate(
         """async () => {
             const r = await window.axe.run(document, {runOnly: {type: 'rule', values: ['color-contrast']},

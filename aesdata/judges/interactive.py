@@ -20,7 +20,9 @@ expects to happen, they are executed and observed the same way, and the VLM grad
 pair 0/1. Both agents write the same trace: ``[{step, action, target, mark, outcome, changed, score,
 mutations, pixel_change, url_changed, dialog, errors, ...}]``.
 
-Inputs: a Playwright async ``Page`` holding the loaded sample. Output: ``InteractiveResult``.
+Inputs: a Playwright async ``Page`` holding the loaded sample. Output: ``InteractiveResult``. Waits are in
+page time (``browser_pool.page_wait``): on a pool page the page clock advances, so what the agent observes
+does not depend on how busy the machine is.
 Written by hand (no library explores pages this way); the observation uses Playwright and PIL.
 """
 
@@ -37,6 +39,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from aesdata.judges import pixels
+from aesdata.render.browser_pool import page_wait
 
 FIND_JS = """() => {
   const out = [], seen = new Set();
@@ -268,7 +271,7 @@ async def _act(page: Any, c: dict[str, Any], timeout_ms: int, text: str | None =
         await handle.click(timeout=timeout_ms)
         for key in ("ArrowRight", "ArrowUp", "Space", "ArrowLeft", "ArrowDown", "Enter"):
             await page.keyboard.down(key)
-            await asyncio.sleep(0.05)
+            await page_wait(page, 100)  # one animation frame of page time with the key held
             await page.keyboard.up(key)
         return "click, then arrows / space / enter"
     await handle.click(timeout=timeout_ms)
@@ -313,10 +316,15 @@ async def observe_action(
         )
         box = await handle.bounding_box()
     except Exception as e:  # noqa: BLE001 - any Playwright failure means a user could not reach it either
-        return {**entry, "outcome": "unreachable", "changed": False, "detail": str(e).splitlines()[0][:160]}
+        return {
+            **entry,
+            "outcome": "unreachable",
+            "changed": False,
+            "detail": (str(e).splitlines() or [type(e).__name__])[0][:160],
+        }
     await page.evaluate(OBSERVE_JS)  # install the observer and dialog stubs; reset the counters
     before1 = await _shot(page)
-    await asyncio.sleep(settle_ms / 1000)
+    await page_wait(page, settle_ms)
     before2 = await _shot(page)
     idle_mut, _, text0, shown0, _ = await page.evaluate(OBSERVE_JS)  # what changes by itself over one settle
     idle = np.abs(before1.astype(np.int16) - before2.astype(np.int16)).max(axis=2) > 16
@@ -326,8 +334,13 @@ async def observe_action(
     try:
         entry["did"] = await _act(page, c, timeout_ms, text)
     except Exception as e:  # noqa: BLE001
-        return {**entry, "outcome": "unreachable", "changed": False, "detail": str(e).splitlines()[0][:160]}
-    await asyncio.sleep(settle_ms / 1000)
+        return {
+            **entry,
+            "outcome": "unreachable",
+            "changed": False,
+            "detail": (str(e).splitlines() or [type(e).__name__])[0][:160],
+        }
+    await page_wait(page, settle_ms)
     if (
         c["kind"] == "keys"
     ):  # arrows and space scroll the document by themselves: that is the browser, not the page

@@ -12,6 +12,9 @@ in the sample's own page (as a module-scoped function, no globals), else in a bl
 Both return, per row, the judge columns of the schema (``exec_*``, ``static_*``, ``rubric_version``,
 ``vlm_*``, ``interactive_*``, ``reward``, ``reward_json``) plus underscored helper keys the caller drops.
 A judge that fails on one row records the failure in that row's findings; it never stops the batch.
+Every page gets its verdict within a bound, whatever it does after load: the render's guards (see
+``aesdata.render.html``), and ``_LIVE_BUDGET_S`` of wall time for the in-page checks and the interactive
+episode, which run in page time on the pool's page clock from the same page time as the screenshot.
 """
 
 from __future__ import annotations
@@ -88,6 +91,8 @@ class JudgeConfig(StageConfig):
 
 
 _LINT_DOC = "<!DOCTYPE html><title>lint</title>"
+#: Wall-clock guard of one page's in-page checks and interactive episode (a page that hangs mid-episode).
+_LIVE_BUDGET_S = 60.0
 
 
 def _png(image: Any) -> bytes | None:
@@ -214,8 +219,19 @@ class Judges:
             self._tick("lint", t0)
 
     async def _live(self, session: Any, code: str, instruction: str) -> dict[str, Any]:
-        """In-page checks on a loaded sample: probe, axe contrast, interactive episode."""
+        """In-page checks on a loaded sample (probe, axe contrast, interactive episode), bounded by
+        ``_LIVE_BUDGET_S``: a page that stops answering keeps what was measured and says so."""
         out: dict[str, Any] = {"errors": []}
+        try:
+            await asyncio.wait_for(self._live_checks(session, instruction, out), _LIVE_BUDGET_S)
+        except asyncio.TimeoutError:
+            out["errors"].append(
+                f"in-page checks stopped: the page did not answer within {_LIVE_BUDGET_S:g} s of wall time"
+            )
+        return out
+
+    async def _live_checks(self, session: Any, instruction: str, out: dict[str, Any]) -> None:
+        """The checks of :meth:`_live`, filling ``out``."""
         page = session.page
         t0 = time.perf_counter()
         try:
@@ -223,7 +239,7 @@ class Judges:
             if self.config.axe:
                 out["axe"] = await inpage.axe_contrast(page)
         except Exception as e:  # noqa: BLE001
-            out["errors"].append(f"in-page checks failed: {str(e).splitlines()[0][:160]}")
+            out["errors"].append(f"in-page checks failed: {_first_line(e)}")
         self._tick("inpage", t0)
         ic = self.config.interactive
         if ic is not None:
@@ -249,9 +265,8 @@ class Judges:
                         blocked=session.blocked,
                     )
             except Exception as e:  # noqa: BLE001
-                out["errors"].append(f"interactive agent failed: {str(e).splitlines()[0][:160]}")
+                out["errors"].append(f"interactive agent failed: {_first_line(e)}")
             self._tick("interactive", t1)
-        return out
 
     def _verdict(
         self, row: dict[str, Any], lint: list[dict[str, Any]] | None, live: dict[str, Any]
@@ -384,6 +399,8 @@ class Judges:
     # -- entry points -----------------------------------------------------------------------------
     async def judge_rendered(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Judge rows that hold ``kind``, ``code``, ``instruction`` and the render columns; one dict per row."""
+        from aesdata.render.html import settle
+
         if self.pool is None:
             await self.start()
 
@@ -401,12 +418,12 @@ class Judges:
                     async with self.pool.open(code) as session:
                         lint = await self._lint(code, session)
                         if session.load_error is None:
-                            await asyncio.sleep(self.pool.config.settle_ms / 1000)
+                            await settle(session, self.pool.config)  # the page time of the screenshot
                             live = await self._live(session, code, row.get("instruction") or "")
                         else:
                             live = {"errors": [f"reopening the page failed: {session.load_error}"]}
                 except Exception as e:  # noqa: BLE001
-                    live = {"errors": [f"reopening the page failed: {str(e).splitlines()[0][:160]}"]}
+                    live = {"errors": [f"reopening the page failed: {_first_line(e)}"]}
             elif kind == "html":
                 lint = await self._lint(code)
             return self._verdict(row, lint, live)
@@ -425,7 +442,7 @@ class Judges:
         Returns per item the render columns plus the judge columns. Missing code is a failed execution
         (``render_status`` ``skipped``).
         """
-        from aesdata.render.html import capture
+        from aesdata.render.html import capture, confirm_timeout
 
         if self.pool is None:
             await self.start()
@@ -445,7 +462,8 @@ class Judges:
                 async with self.pool.open(code) as session:
                     row.update(await capture(session, self.pool.config))
                     self._tick("render", t0)
-                    lint = await self._lint(code, session)
+                    hung = row["render_status"] in ("wall_timeout", "crash")  # lint in a page of its own
+                    lint = await self._lint(code, None if hung else session)
                     if row["render_status"] in ("ok", "js_error"):
                         live = await self._live(session, code, item.get("instruction") or "")
             except Exception as e:  # noqa: BLE001
@@ -462,6 +480,9 @@ class Judges:
             self._render_plots([items[k] for k in plots]) if plots else _none(),
         )
         rows = list(rows)
+        for k, row in enumerate(rows):  # a wall-clock guard that fired: once more, alone, before it is final
+            if row.get("render_status") == "wall_timeout":
+                rows[k] = {**row, **confirm_timeout(await one(items[k]), row)}
         for k, rendered in zip(plots, plot_rows or [], strict=True):
             rows[k].update(rendered)
         outs = [self._verdict(r, r.pop("_lint", None), r.pop("_live", {})) for r in rows]
@@ -484,6 +505,11 @@ class Judges:
         results = await asyncio.to_thread(self._plots.run_many, jobs)
         self._tick("render", t0)
         return [dict(r) for r in results]
+
+
+def _first_line(e: BaseException) -> str:
+    """The first line of an exception's text, else its type name (a timeout has no text)."""
+    return (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
 
 
 async def _none() -> None:

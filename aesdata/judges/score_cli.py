@@ -33,7 +33,24 @@ def _kind(path: Path) -> str:
         )
     if not path.is_file():
         raise AesdataError(f"Cannot score {path}: no such file.", "Check the path.")
+    if kind != "image":
+        _check_text(path)
     return kind
+
+
+def _check_text(path: Path) -> None:
+    """Refuse a page or script that is not text: a NUL byte, or more than 10% control bytes, in its
+    first 64 KiB (text in a legacy 8-bit encoding passes; it is read with replacement characters)."""
+    with path.open("rb") as f:
+        head = f.read(65536)
+    controls = sum(1 for b in head if (b < 32 and b not in b"\t\n\r\f\b") or b == 127)
+    binary = b"\0" in head or controls > 0.1 * len(head)
+    if binary:
+        raise AesdataError(
+            f"Cannot score {path}: it is a binary file, not a text "
+            f"{'HTML page' if path.suffix.lower() in ('.html', '.htm') else 'Python script'}.",
+            "Pass the page or script source itself (a .png/.jpg screenshot is scored as an image).",
+        )
 
 
 def _image_result(path: Path) -> dict[str, Any]:

@@ -10,10 +10,22 @@ Usage (the judges' interactive agent holds the live page the same way the render
 
 Per sample: a new browser context (no cookie, storage or JS state survives from one sample to the
 next), fixed viewport / device scale / locale / time zone, reduced motion, service workers blocked,
-``page_init.js`` (dialogs, ``window.open`` and ``print`` become no-ops; Chart.js does not animate).
+``page_init.js`` (dialogs, ``window.open`` and ``print`` become no-ops; Chart.js does not animate;
+``Math.random`` and ``crypto.getRandomValues`` are seeded from the sample: see ``open``).
 A dialog the page still opens (``beforeunload``) is dismissed by Playwright itself, which does so
 whenever no ``dialog`` listener is attached (the interactive judge attaches its own). The document
 is served at ``SAMPLE_URL`` (a real https origin, so ``localStorage`` works).
+
+Clock: every sample runs on Playwright's page clock, paused at ``PAGE_EPOCH`` before the document
+loads. ``Date``, ``performance.now``, timers, ``requestAnimationFrame`` and idle callbacks move only
+when aesdata advances the clock (:meth:`PageSession.advance`, :func:`page_wait`), in page time: the
+page sees the same times in the same order however busy the machine is. (Chromium's own virtual time,
+``Emulation.setVirtualTimePolicy``, was the alternative: it also pauses on pending fetches, but it
+stalls the protocol waits Playwright's actions and screenshots rely on, and headless frames still
+follow wall time; the page clock keeps Playwright's utility world on real timers.) aesdata's own
+in-page waits use the real timers kept as ``window.__aesdataNative`` before the clock is installed.
+CSS animations and transitions run on the compositor's wall clock and are stopped before any
+screenshot (``html._NO_MOTION_CSS``); video, animated images and Web Workers are not controlled.
 
 Network: every request goes through one route handler. The sample document, the files of its own
 folder (a multi-file sample) and the :class:`~aesdata.render.assets.AssetStore`'s answers (exact npm
@@ -32,14 +44,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import mimetypes
 import os
 import re
 import socket
 import time
+import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
@@ -71,6 +86,19 @@ from aesdata.render.fidelity import SAMPLE_ORIGIN
 SAMPLE_URL = SAMPLE_ORIGIN + "index.html"
 _INIT_JS = (Path(__file__).with_name("page_init.js")).read_text()
 _MAX_RECORDS = 200
+#: Page time of every sample when its document starts loading (a fixed instant, UTC).
+PAGE_EPOCH = datetime(2025, 6, 2, 9, 0, tzinfo=UTC)
+#: Animation frames run at most this often, in page time (see page_init.js); also the step in which
+#: the renderer advances the page clock.
+FRAME_MS = 100
+#: The real timers and frame, kept before the page clock replaces them (aesdata's own waits).
+_NATIVE_JS = """Object.defineProperty(window, "__aesdataNative", { value: Object.freeze({
+  setTimeout: window.setTimeout.bind(window),
+  clearTimeout: window.clearTimeout.bind(window),
+  requestAnimationFrame: window.requestAnimationFrame.bind(window),
+}) });"""
+#: Pages on the page clock, and the wall-clock guard of one advance of it (:func:`page_wait`).
+_CLOCKED: weakref.WeakKeyDictionary[Page, float] = weakref.WeakKeyDictionary()
 
 
 class RenderConfig(StageConfig):
@@ -80,10 +108,14 @@ class RenderConfig(StageConfig):
     viewport_height: int = Field(960, ge=200, le=4096)
     device_scale: float = Field(1.0, gt=0, le=4, description="device pixel ratio of the screenshots")
     max_height: int = Field(8000, ge=200, description="full-page screenshots are cut at this height (CSS px)")
-    load_timeout_s: float = Field(15.0, gt=0, description="document + subresources until the load event")
-    settle_timeout_s: float = Field(4.0, gt=0, description="fonts, scroll-reveal and quiet frames after load")
+    load_timeout_s: float = Field(
+        15.0, gt=0, description="wall-clock guard: document + subresources until the load event"
+    )
+    settle_timeout_s: float = Field(
+        10.0, gt=0, description="wall-clock guard: fonts, scroll-reveal and the page time after load"
+    )
     settle_ms: int = Field(
-        200, ge=0, description="quiet time after load so async drawing (charts, canvas) lands"
+        1000, ge=0, description="page time (ms of the page clock) from load to the screenshot"
     )
     screenshot_timeout_s: float = Field(10.0, gt=0, description="layout capture + both screenshots")
     concurrency: int = Field(0, ge=0, description="samples rendered at once; 0 = sized to the machine")
@@ -115,7 +147,9 @@ class RenderConfig(StageConfig):
 class PageSession:
     """One sample open in the pool. ``page`` is live until the ``open`` block exits.
 
-    ``load_error`` is ``None`` when the load event fired; else ``"timeout: ..."`` or ``"crash: ..."``.
+    ``load_error`` is ``None`` when the load event fired; else ``"wall_timeout: ..."`` (the wall-clock
+    guard; retried by the callers) or ``"crash: ..."``. ``page_ms``: page time advanced since load;
+    ``inflight``: requests of the page not yet answered.
     ``console``: console errors and uncaught exceptions (dicts ``type``, ``text``, ``url``);
     ``blocked``: refused requests (``url``, ``type``, ``reason``); ``assets``: every request for a
     file outside the sample and what answered it (the items of the ``render_assets`` column: ``url``,
@@ -133,6 +167,14 @@ class PageSession:
     crashed: bool = False
     load_error: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    page_ms: int = 0
+    inflight: int = 0
+
+    async def advance(self, ms: int, timeout_s: float) -> None:
+        """Run the page clock ``ms`` forward, firing its timers and frames in order;
+        ``asyncio.TimeoutError`` when the page does not come back within ``timeout_s`` of wall time."""
+        await asyncio.wait_for(self.page.clock.run_for(ms), timeout_s)
+        self.page_ms += ms
 
     def _record(self, target: list[dict[str, Any]], item: dict[str, Any]) -> None:
         if len(target) < _MAX_RECORDS:
@@ -449,14 +491,17 @@ class BrowserPool:
 
     # -- one sample ------------------------------------------------------------------------------
     @contextlib.asynccontextmanager
-    async def open(self, html: str, files_root: Path | None = None) -> AsyncIterator[PageSession]:
+    async def open(
+        self, html: str, files_root: Path | None = None, seed: str | None = None
+    ) -> AsyncIterator[PageSession]:
         """Open ``html`` in a fresh sealed context; yield the :class:`PageSession` once loaded.
 
         ``files_root``: the sample's own folder (a multi-file page): its files are served at
         ``SAMPLE_ORIGIN`` + their path in the folder, as a static server would serve them.
-
-        A load that times out or crashes still yields (``session.load_error`` says why); the
-        context is closed when the block exits, and a browser that misbehaved is replaced.
+        The page's clock is paused at ``PAGE_EPOCH``; its randomness is seeded from ``seed``
+        (default: the document itself, so every path that opens the same sample sees the same
+        numbers). A load that times out or crashes still yields (``session.load_error`` says why);
+        the context is closed when the block exits, and a browser that misbehaved is replaced.
         """
         if self._pw is None:
             await self.start()
@@ -480,7 +525,8 @@ class BrowserPool:
                 page = await context.new_page()
                 session = PageSession(page=page, context=context, browser_version=self.version)
                 guard = _NetworkGuard(html, self.store, session, files_root)
-                await context.add_init_script(_INIT_JS)
+                await page_treatment(context, seed or html)
+                _CLOCKED[page] = self.config.settle_timeout_s
                 await context.route("**/*", guard.handle)
                 _watch(session)
                 session.timings["context_ms"] = elapsed_ms(t0)
@@ -490,9 +536,13 @@ class BrowserPool:
                         _load_page(page, self.config.load_timeout_s), self.config.load_timeout_s + 5
                     )
                 except asyncio.TimeoutError:
-                    session.load_error = f"timeout: no load event within {self.config.load_timeout_s:g} s"
+                    session.load_error = (
+                        f"wall_timeout: no load event within {self.config.load_timeout_s:g} s of wall time"
+                    )
                 except PlaywrightError as e:
-                    kind = "crash" if session.crashed else ("timeout" if "Timeout" in str(e) else "error")
+                    kind = (
+                        "crash" if session.crashed else ("wall_timeout" if "Timeout" in str(e) else "error")
+                    )
                     session.load_error = f"{kind}: {one_line(e)}"
                 session.timings["load_ms"] = elapsed_ms(t1)
                 yield session
@@ -515,7 +565,8 @@ class BrowserPool:
 #: Resolves once the document is complete (polled: a page that navigates away while loading is
 #: answered 204 and stays, and never reports a load event).
 _COMPLETE_JS = """() => new Promise((resolve) => {
-  const check = () => (document.readyState === "complete" ? resolve() : setTimeout(check, 25));
+  const wait = (window.__aesdataNative || window).setTimeout;
+  const check = () => (document.readyState === "complete" ? resolve() : wait(check, 25));
   check();
 })"""
 
@@ -539,9 +590,46 @@ async def _load_page(page: Page, timeout_s: float) -> None:
                 raise
 
 
+async def page_treatment(target: BrowserContext | Page, seed: str) -> None:
+    """Prepare ``target`` (before its document loads) as the pool prepares every sample: the real
+    timers kept, the page clock paused at ``PAGE_EPOCH``, then ``page_init.js`` seeded from ``seed``."""
+    await target.add_init_script(_NATIVE_JS)
+    await target.clock.pause_at(PAGE_EPOCH)
+    await target.add_init_script(f"({_INIT_JS})({json.dumps(_init_options(seed))});")
+
+
+def _init_options(seed: str) -> dict[str, Any]:
+    """The options of ``page_init.js``: four 32-bit seed words (SHA-256 of ``seed``) and the frame step."""
+    digest = hashlib.sha256(seed.encode("utf-8", "replace")).digest()
+    return {
+        "seed": [int.from_bytes(digest[i : i + 4], "little") for i in range(0, 16, 4)],
+        "frameMs": FRAME_MS,
+    }
+
+
+async def page_wait(page: Page, ms: int) -> None:
+    """Let ``ms`` of page time pass: the page clock's when ``page`` was opened by a pool (wall-clock
+    guard: the pool's ``settle_timeout_s``, ``asyncio.TimeoutError`` past it), else real time."""
+    guard = _CLOCKED.get(page)
+    if guard is None:
+        await asyncio.sleep(ms / 1000)
+    else:
+        await asyncio.wait_for(page.clock.run_for(ms), guard)
+
+
 def _watch(session: PageSession) -> None:
     """Attach the event listeners that fill ``session``'s records."""
     page = session.page
+
+    def on_request(_: Any) -> None:
+        session.inflight += 1
+
+    def on_request_done(_: Any) -> None:
+        session.inflight = max(0, session.inflight - 1)
+
+    page.on("request", on_request)
+    page.on("requestfinished", on_request_done)
+    page.on("requestfailed", on_request_done)
 
     def on_console(msg: Any) -> None:
         if msg.type == "error":

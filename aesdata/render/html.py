@@ -4,9 +4,14 @@
 "render"):
 
 - ``render_status``: ``ok``; ``js_error`` (rendered, but uncaught exceptions: the screenshots are
-  kept, the judges decide); ``blank`` (rendered, near-uniform pixels); ``timeout`` (load, or a main
-  thread that never comes back after load); ``crash`` (renderer or browser died, e.g. memory bomb);
-  ``error`` (anything else). Every status but ok / js_error has ``render_error`` and no images.
+  kept, the judges decide); ``blank`` (rendered, near-uniform pixels); ``wall_timeout`` (a wall-clock
+  guard fired: load, or a main thread that does not come back while the page clock runs; it may be
+  the machine's fault, so :func:`render_many` renders it once more alone); ``timeout`` (the guard
+  fired again on that retry: the page is broken); ``crash`` (renderer or browser died, e.g. memory
+  bomb); ``error`` (anything else). Every status but ok / js_error has ``render_error`` and no images.
+- The page runs on the pool's page clock (``browser_pool`` docstring): it loads at page time 0, then
+  :func:`settle` advances ``settle_ms`` of page time, and the screenshots show the page at exactly
+  that page time, with the same seeded randomness on every render.
 - ``screenshot`` (full page, cut at ``max_height``) and ``screenshot_viewport``: ``{"bytes": png,
   "path": None}``; ``screenshot_width`` / ``screenshot_height`` in image pixels.
 - ``console_errors_json``, ``blocked_requests_json``: lists of dicts (see ``PageSession``).
@@ -38,6 +43,7 @@ from PIL import Image, ImageChops
 from playwright.async_api import Error as PlaywrightError
 
 from aesdata.render.browser_pool import (
+    FRAME_MS,
     BrowserPool,
     PageSession,
     RenderConfig,
@@ -49,26 +55,37 @@ from aesdata.render.fidelity import render_fidelity, sri_rejections
 from aesdata.render.png import encode_with_top
 
 _LAYOUT_JS = Path(__file__).with_name("layout.js").read_text()
-#: After load: wait for web fonts, scroll once through the page (scroll-reveal content), two frames
-#: and a quiet period. Runs inside the page; bounded by ``settle_timeout_s`` from outside.
-_SETTLE_JS = """async ({settleMs, scroll, maxHeight}) => {
-  const frame = () => new Promise((r) => (window.__aesdataFrame || requestAnimationFrame)(() => r()));
-  await Promise.race([document.fonts.ready, new Promise((r) => setTimeout(r, 1500))]);
+#: One real rendering frame (observers and load callbacks are delivered), then web fonts (at most
+#: ``fontsMs`` of wall time); with ``scroll``, first once through the page, a real frame per viewport
+#: (scroll-reveal content). Uses the real timers: the page clock does not move meanwhile.
+_QUIET_JS = """async ({fontsMs, scroll, maxHeight}) => {
+  const n = window.__aesdataNative || window;
+  const frame = () => new Promise((r) => n.requestAnimationFrame(() => n.setTimeout(r, 0)));
   if (scroll) {
     const h = Math.min(document.documentElement.scrollHeight, maxHeight);
     for (let y = innerHeight; y < h; y += innerHeight) { scrollTo(0, y); await frame(); }
     scrollTo(0, 0);
   }
-  await frame(); await frame();
-  await new Promise((r) => setTimeout(r, settleMs));
-  await Promise.race([document.fonts.ready, new Promise((r) => setTimeout(r, 500))]);
+  await frame();
+  if (fontsMs) await Promise.race([document.fonts.ready, new Promise((r) => n.setTimeout(r, fontsMs))]);
+}"""
+#: Stops motion that runs on the wall clock, after the page time is reached: CSS animations and
+#: transitions jump to their end (``_NO_MOTION_CSS``), script animations (``element.animate``) finish,
+#: or, when endless, stop at the page time.
+_FREEZE_JS = """({css, pageMs}) => {
+  const style = document.createElement("style");
+  style.textContent = css;
+  (document.head || document.documentElement).appendChild(style);
+  for (const a of document.getAnimations()) {
+    try { a.finish(); } catch (e) { try { a.pause(); a.currentTime = pageMs; } catch (e2) { /* gone */ } }
+  }
 }"""
 #: Stops what is left of CSS motion after load (transitions and animations jump to their end state).
 _NO_MOTION_CSS = (
     "*, *::before, *::after { animation-duration: 0s !important; animation-delay: 0s !important;"
     " animation-iteration-count: 1 !important; transition: none !important; caret-color: transparent !important; }"
 )
-_FAILED = ("timeout", "crash", "blank", "error")
+_FAILED = ("timeout", "wall_timeout", "crash", "blank", "error")
 
 
 def _image(png: bytes | None) -> dict[str, Any] | None:
@@ -121,6 +138,41 @@ async def _screenshot(
     return base64.b64decode(result["data"])
 
 
+async def _quiet(
+    session: PageSession, config: RenderConfig, fonts_ms: int, scroll: bool, left: float
+) -> None:
+    """Wait (wall-clock bound ``left`` s) until the page has no request in flight, then one real frame."""
+    deadline = time.perf_counter() + min(left, 2.0)
+    while session.inflight and time.perf_counter() < deadline:
+        await asyncio.sleep(0.005)
+    arg = {"fontsMs": fonts_ms, "scroll": scroll, "maxHeight": config.max_height}
+    await _evaluate(session, _QUIET_JS, arg, max(0.1, left))
+
+
+async def settle(session: PageSession, config: RenderConfig) -> None:
+    """Bring a loaded sample to page time ``config.settle_ms``, then stop wall-clock motion.
+
+    Schedule: fonts and a scroll through the page (real frames, page clock still at 0), then the page
+    clock advances in ``FRAME_MS`` steps, each followed by network quiet and a real frame (so what a
+    step requested lands before the next step, however slow the machine), then fonts once more.
+    ``asyncio.TimeoutError`` when the whole schedule exceeds ``config.settle_timeout_s`` of wall time.
+    """
+    deadline = time.perf_counter() + config.settle_timeout_s
+
+    def left() -> float:
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0:
+            raise asyncio.TimeoutError
+        return remaining
+
+    await _quiet(session, config, 1500, config.scroll_reveal, left())
+    while session.page_ms < config.settle_ms:
+        await session.advance(min(FRAME_MS, config.settle_ms - session.page_ms), left())
+        await _quiet(session, config, 0, False, left())
+    await _quiet(session, config, 500, False, left())
+    await _evaluate(session, _FREEZE_JS, {"css": _NO_MOTION_CSS, "pageMs": session.page_ms}, left())
+
+
 async def capture(session: PageSession, config: RenderConfig) -> dict[str, Any]:
     """Settle a loaded sample, then take its layout and screenshots; return the render columns."""
     t = session.timings
@@ -132,12 +184,7 @@ async def capture(session: PageSession, config: RenderConfig) -> dict[str, Any]:
         return _finish(session, config, status, error, out, meta)
     t0 = time.perf_counter()
     try:
-        await _evaluate(
-            session,
-            _SETTLE_JS,
-            {"settleMs": config.settle_ms, "scroll": config.scroll_reveal, "maxHeight": config.max_height},
-            config.settle_timeout_s,
-        )
+        await settle(session, config)
         meta["settled"] = True
     except (asyncio.TimeoutError, PlaywrightError):
         meta["settled"] = False
@@ -145,16 +192,17 @@ async def capture(session: PageSession, config: RenderConfig) -> dict[str, Any]:
             await _evaluate(session, "1", None, 1.0)
         except (asyncio.TimeoutError, PlaywrightError):
             t["settle_ms"] = elapsed_ms(t0)
-            kind = "crash" if session.crashed else "timeout"
+            kind = "crash" if session.crashed else "wall_timeout"
             return _finish(
                 session,
                 config,
                 kind,
-                f"{kind}: the page's main thread did not return after load "
-                f"(settle exceeded {config.settle_timeout_s:g} s)",
+                f"{kind}: the page's main thread did not return after load (at page time "
+                f"{session.page_ms} ms; settle exceeded {config.settle_timeout_s:g} s of wall time)",
                 out,
                 meta,
             )
+    meta["page_ms"] = session.page_ms
     t["settle_ms"] = elapsed_ms(t0)
     t1 = time.perf_counter()
     try:
@@ -165,7 +213,7 @@ async def capture(session: PageSession, config: RenderConfig) -> dict[str, Any]:
                 "maxElements": config.max_layout_elements,
                 "maxVisit": 20000,
                 "textLen": 120,
-                "stopMotionCss": _NO_MOTION_CSS,
+                "stopMotionCss": "" if meta["settled"] else _NO_MOTION_CSS,
             },
             config.screenshot_timeout_s,
         )
@@ -185,7 +233,7 @@ async def capture(session: PageSession, config: RenderConfig) -> dict[str, Any]:
         meta["cut_at_max_height"] = doc_h > config.max_height
         t["screenshot_ms"] = elapsed_ms(t2)
     except (asyncio.TimeoutError, PlaywrightError) as e:
-        kind = "crash" if session.crashed else ("timeout" if _is_timeout(e) else "error")
+        kind = "crash" if session.crashed else ("wall_timeout" if _is_timeout(e) else "error")
         return _finish(session, config, kind, f"{kind}: capture failed: {one_line(e)}", out, meta)
     with Image.open(io.BytesIO(shot_png)) as shot:  # decoded once: blank check, size, stored PNGs
         shot.load()
@@ -269,24 +317,29 @@ def _assets_with_console_sri(session: PageSession) -> list[dict[str, Any]]:
     return assets
 
 
-async def render_html(pool: BrowserPool, html: str, files_root: Path | None = None) -> dict[str, Any]:
+async def render_html(
+    pool: BrowserPool, html: str, files_root: Path | None = None, seed: str | None = None
+) -> dict[str, Any]:
     """Render one HTML document in ``pool``; return the render columns (see module docstring).
 
     ``files_root``: the sample's own folder when it is a multi-file page (served at the sample's
-    origin)."""
+    origin). ``seed``: what the page's randomness is seeded from (default: ``html``). A wall-clock
+    guard that fires gives ``wall_timeout``; :func:`render_many` retries those."""
     t0 = time.perf_counter()
     config = pool.config
     budget = config.load_timeout_s + config.settle_timeout_s + 2 * config.screenshot_timeout_s + 30
     holder: dict[str, Any] = {}
     try:
-        async with pool.open(html, files_root) as session:
+        async with pool.open(html, files_root, seed) as session:
             holder["session"] = session
             row = await asyncio.wait_for(capture(session, config), budget)
         row["render_timings_json"] = json.dumps(session.timings)  # close_ms is known only now
     except Exception as e:  # the pool must go on: one sample's failure is that sample's status
         session = holder.get("session")
         kind = (
-            "crash" if session is not None and session.crashed else ("timeout" if _is_timeout(e) else "error")
+            "crash"
+            if session is not None and session.crashed
+            else ("wall_timeout" if _is_timeout(e) else "error")
         )
         row = {
             "render_status": kind,
@@ -303,9 +356,35 @@ async def render_html(pool: BrowserPool, html: str, files_root: Path | None = No
     return row
 
 
-async def render_many(pool: BrowserPool, htmls: list[str]) -> list[dict[str, Any]]:
-    """Render ``htmls`` concurrently (bounded by the pool); results in input order."""
-    return list(await asyncio.gather(*(render_html(pool, h) for h in htmls)))
+async def render_many(
+    pool: BrowserPool, htmls: list[str], files_roots: list[Path | None] | None = None
+) -> list[dict[str, Any]]:
+    """Render ``htmls`` concurrently (bounded by the pool); results in input order. ``files_roots``:
+    per page, its own folder when it is a multi-file page.
+
+    Pages that hit a wall-clock guard (``wall_timeout``) are rendered once more, one at a time after
+    the others finished; a second ``wall_timeout`` becomes the final ``timeout`` (:func:`confirm_timeout`).
+    """
+    roots = files_roots or [None] * len(htmls)
+    rows = list(await asyncio.gather(*(render_html(pool, h, r) for h, r in zip(htmls, roots, strict=True))))
+    for i, row in enumerate(rows):
+        if row["render_status"] == "wall_timeout":
+            rows[i] = confirm_timeout(await render_html(pool, htmls[i], roots[i]), row)
+    return rows
+
+
+def confirm_timeout(retry: dict[str, Any], first: dict[str, Any]) -> dict[str, Any]:
+    """The row of a page rendered again alone after a ``wall_timeout`` (``first``): the retry's row,
+    except that a second ``wall_timeout`` is final: ``timeout``, since the machine was not the cause."""
+    if retry.get("render_status") != "wall_timeout":
+        return retry
+    first_error = str(first.get("render_error") or "").removeprefix("wall_timeout: ")
+    retry_error = str(retry.get("render_error") or "").removeprefix("wall_timeout: ")
+    return {
+        **retry,
+        "render_status": "timeout",
+        "render_error": f"timeout: {retry_error} (also when rendered alone; first: {first_error})"[:1000],
+    }
 
 
 def _is_timeout(e: BaseException) -> bool:

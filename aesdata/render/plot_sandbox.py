@@ -4,7 +4,10 @@
 in the strongest sandbox :func:`aesdata.render.isolation.detect_isolation` found (bubblewrap here).
 A worker imports the plotting stack once; every script then runs in a fresh forked child with its
 own work dir (``data.csv`` written there), resource limits, an unprivileged uid where possible, and
-a wall-clock kill of its process group. Plotly figures come back as JSON and are rasterised by one
+a wall-clock kill of its process group. A script's time budget is CPU time (``RLIMIT_CPU``: status
+``timeout``), so a busy machine does not fail slow-but-correct scripts; the wall-clock guard, several
+times longer, catches scripts that wait (status ``wall_timeout``), and :meth:`PlotSandbox.run_many`
+runs those once more alone before the status is final. Plotly figures come back as JSON and are rasterised by one
 lazily started renderer process (plotly.js in a warm headless Chromium page, in the same sandbox,
 no network).
 
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import os
 import queue
 import select
@@ -148,7 +152,9 @@ class PlotSandbox:
 
     Args:
         workers: fork servers run in parallel (default: CPU count).
-        timeout_s: wall-clock limit per script; CPU limit is the same, rounded up.
+        timeout_s: CPU-time limit per script (seconds of CPU, rounded up; exceeded: ``timeout``).
+        wall_timeout_s: wall-clock guard per script (default: 3 x ``timeout_s``, at least 60 s;
+            exceeded: ``wall_timeout``, retried once alone by ``run_many``).
         memory_mb: address space a script may add over the warm image it is forked from.
         dpi: matplotlib rendering resolution (plotly: scale = dpi / 100).
         max_figures: figures per script described in ``layout_json`` (the first is the screenshot).
@@ -163,6 +169,7 @@ class PlotSandbox:
         self,
         workers: int | None = None,
         timeout_s: float = 20.0,
+        wall_timeout_s: float | None = None,
         memory_mb: int = 1024,
         dpi: int = 100,
         max_figures: int = 4,
@@ -174,6 +181,7 @@ class PlotSandbox:
     ) -> None:
         self.n_workers = max(1, workers or os.cpu_count() or 1)
         self.timeout_s = float(timeout_s)
+        self.wall_timeout_s = float(wall_timeout_s or max(60.0, 3 * self.timeout_s))
         self.memory_mb = int(memory_mb)
         self.dpi = int(dpi)
         self.max_figures = int(max_figures)
@@ -263,7 +271,8 @@ class PlotSandbox:
         out["details"] = {
             **out["details"],
             "limits": {
-                "timeout_s": self.timeout_s,
+                "cpu_s": self.timeout_s,
+                "wall_timeout_s": self.wall_timeout_s,
                 "memory_mb": self.memory_mb,
                 "max_procs": self.max_procs,
                 "file_mb": self.file_mb,
@@ -330,14 +339,24 @@ class PlotSandbox:
     def run_many(self, jobs: Sequence[PlotJob | Mapping[str, Any]]) -> list[dict[str, Any]]:
         """Run every job on the warm workers; return one render-row dict per job, in job order.
 
-        A job is a :class:`PlotJob` or a mapping with ``code`` and optional ``data_csv``.
+        A job is a :class:`PlotJob` or a mapping with ``code`` and optional ``data_csv``. A job that hit
+        the wall-clock guard runs once more after the others, alone; a second ``wall_timeout`` is final
+        as ``timeout``.
         """
         self.start()
         assert self._pool is not None
         nproc = self._nproc_limit()
         plot_jobs = [j if isinstance(j, PlotJob) else PlotJob(j["code"], j.get("data_csv")) for j in jobs]
         futures = [self._pool.submit(self._run_on_free_slot, job, nproc) for job in plot_jobs]
-        return [f.result() for f in futures]
+        rows = [f.result() for f in futures]
+        for i, row in enumerate(rows):
+            if row["render_status"] == "wall_timeout":
+                retry = self._pool.submit(self._run_on_free_slot, plot_jobs[i], nproc).result()
+                if retry["render_status"] == "wall_timeout":
+                    retry["render_status"] = "timeout"
+                    retry["render_error"] = f"{retry['render_error']} (also when run alone)"
+                rows[i] = retry
+        return rows
 
     def _run_on_free_slot(self, job: PlotJob, nproc: int) -> dict[str, Any]:
         """Run the script on a free worker, free it, then rasterise a plotly figure if there is one."""
@@ -378,8 +397,8 @@ class PlotSandbox:
         request = {
             "code": job.code,
             "data_csv": job.data_csv,
-            "timeout_s": self.timeout_s,
-            "cpu_s": int(self.timeout_s) + 1,
+            "timeout_s": self.wall_timeout_s,
+            "cpu_s": math.ceil(self.timeout_s),
             "memory_mb": self.memory_mb,
             "nproc": nproc,
             "file_mb": self.file_mb,
@@ -389,7 +408,7 @@ class PlotSandbox:
         }
         try:
             worker.send(request)
-            return worker.recv(self.timeout_s + _HOST_MARGIN_S)
+            return worker.recv(self.wall_timeout_s + _HOST_MARGIN_S)
         except (OSError, EOFError, TimeoutError, ValueError) as exc:
             worker.kill()
             self._workers[slot] = None
@@ -408,7 +427,7 @@ class PlotSandbox:
                     return None, self._renderer_error
             try:
                 self._renderer.send({"figure": figure_json, "scale": self.dpi / 100})
-                answer = self._renderer.recv(self.timeout_s + _HOST_MARGIN_S)
+                answer = self._renderer.recv(self.wall_timeout_s + _HOST_MARGIN_S)
             except (OSError, EOFError, TimeoutError, ValueError) as exc:
                 self._renderer.kill()
                 self._renderer = None

@@ -355,8 +355,9 @@ def _decide(
     """Turn what came back from the child into a result dict with a status."""
     if timed_out:
         return {
-            "status": "timeout",
-            "error": f"wall-clock limit of {job['timeout_s']:g} s exceeded; process group killed",
+            "status": "wall_timeout",
+            "error": f"wall-clock guard of {job['timeout_s']:g} s exceeded (CPU limit not reached: the "
+            "script waited, or the machine was busy); process group killed",
         }
     result: dict[str, Any] | None = None
     if raw:
@@ -376,7 +377,7 @@ def _decide(
                 signal.SIGKILL: "killed (memory or CPU limit)",
                 signal.SIGSEGV: "segmentation fault (often the memory limit)",
             }.get(sig, f"killed by signal {signal.Signals(sig).name}")
-            return {"status": "killed", "error": why}
+            return {"status": "timeout" if sig == signal.SIGXCPU else "killed", "error": why}
         code = os.WEXITSTATUS(wait_status)
         if code == _EXIT_MEMORY:
             return {

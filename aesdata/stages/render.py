@@ -37,7 +37,7 @@ from aesdata.errors import AesdataError
 from aesdata.render.assets import AssetPolicy, AssetStore, lock_hash, missing_packages, store_dir
 from aesdata.render.browser_pool import BrowserPool, RenderConfig
 from aesdata.render.cdn_urls import urls_in_html
-from aesdata.render.html import render_html
+from aesdata.render.html import render_many
 from aesdata.render.npm_store import RunLock
 from aesdata.render.settings import BrowserSettings
 from aesdata.schema import COLUMN_GROUPS, sub_schema
@@ -101,7 +101,9 @@ class Render(Stage):
     outputs: ClassVar[tuple[str, ...]] = tuple(COLUMN_GROUPS["render"])
     # 2: plotly legend box and data points in layout_json; 3: page animation frames capped at 10/s;
     # 4: HTML screenshots encoded by render/png.py (same pixels, other bytes: exact-image dedup hashes bytes)
-    # 5: exact CDN versions on demand, SRI decisions, placeholder images, render_assets / render_fidelity
+    # 5: exact CDN versions on demand, SRI decisions, placeholder images, render_assets / render_fidelity;
+    #    pages on a paused page clock with seeded randomness, screenshots at a fixed page time;
+    #    wall-clock guards give wall_timeout, retried alone; plots limited by CPU time, not wall time
     version: ClassVar[str] = "5"
 
     _pool: BrowserPool | None = None
@@ -173,12 +175,8 @@ class Render(Stage):
             if html_idx:
                 pool = await self._browser_pool()
                 await prefetch(self._asset_store(), [rows[i]["code"] for i in html_idx])
-                results = await asyncio.gather(
-                    *(
-                        render_html(pool, rows[i]["code"], _files_root(rows[i].get("meta_json")))
-                        for i in html_idx
-                    )
-                )
+                roots = [_files_root(rows[i].get("meta_json")) for i in html_idx]
+                results = await render_many(pool, [rows[i]["code"] for i in html_idx], roots)
                 for i, res in zip(html_idx, results, strict=True):
                     out[i] = res
 

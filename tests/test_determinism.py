@@ -1,0 +1,263 @@
+"""Same page, same pixels: the page clock, seeded randomness, and a bounded verdict on every path.
+
+Pages run on a paused page clock with seeded ``Math.random`` / ``crypto``; these tests render pages that
+draw random numbers, the time and animation twice (the second time with the CPUs saturated) and compare
+PNG bytes. Then a page that starts an endless loop 0.5 s (page time) after load gets a status within a
+bound on each path: the build (render + judge stages), ``aesdata score`` and the reward function.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import multiprocessing
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from aesdata.judges import interactive, runner
+from aesdata.judges.reward import RewardJudge, reward_functions
+from aesdata.judges.runner import JudgeConfig, Judges
+from aesdata.query import run_sql
+from aesdata.render.browser_pool import BrowserPool, RenderConfig
+from aesdata.render.html import render_html, render_many
+from tests.frame_helpers import cli
+from tests.render_helpers import LoopPool
+
+RANDOM_PAGE = """<!DOCTYPE html><html><body style="font-family:sans-serif"><canvas id="c" width="480" height="240"></canvas>
+<p id="p"></p><script>
+const x = document.getElementById("c").getContext("2d");
+const bytes = crypto.getRandomValues(new Uint8Array(64));
+for (let i = 0; i < 300; i++) {
+  x.fillStyle = `hsl(${Math.random() * 360}, 70%, ${30 + bytes[i % 64] / 6}%)`;
+  x.fillRect(Math.random() * 480, Math.random() * 240, 18, 18);
+}
+document.getElementById("p").textContent = [Date.now(), new Date().toISOString(), performance.now(),
+  crypto.randomUUID()].join(" | ");
+</script></body></html>"""
+
+ANIMATED_PAGE = """<!DOCTYPE html><html><head><style>
+@keyframes spin { to { transform: rotate(360deg); } }
+#sq { width: 60px; height: 60px; background: #2563eb; animation: spin 1.3s linear infinite; }
+</style></head><body style="font-family:sans-serif"><canvas id="c" width="480" height="200"></canvas>
+<div id="sq"></div><div id="w" style="width:40px;height:40px;background:#f97316"></div><p id="t"></p><script>
+const x = document.getElementById("c").getContext("2d");
+const t0 = performance.now();
+const draw = (t) => {
+  x.fillStyle = "#fff"; x.fillRect(0, 0, 480, 200);
+  for (let i = 0; i < 40; i++) {
+    x.fillStyle = `hsl(${(i * 9 + t / 7) % 360}, 80%, 50%)`;
+    x.beginPath(); x.arc(240 + 150 * Math.cos(i + t / 300), 100 + 70 * Math.sin(i * 1.7 + t / 200), 8, 0, 7); x.fill();
+  }
+  requestAnimationFrame(draw);
+};
+requestAnimationFrame(draw);
+let n = 0; setInterval(() => { document.getElementById("t").textContent = "tick " + (++n) + " at " + Date.now(); }, 37);
+document.getElementById("w").animate([{ transform: "translateX(0)" }, { transform: "translateX(400px)" }],
+  { duration: 2000, iterations: Infinity });
+</script></body></html>"""
+
+#: an endless loop that starts half a second of page time after load
+LATE_LOOP_PAGE = """<!DOCTYPE html><html><head><title>late loop</title></head><body style="font-family:sans-serif">
+<h1>A page that hangs half a second after load</h1><p>Some text so that the page is not blank.</p>
+<button onclick="this.textContent = 'clicked'">Press</button>
+<script>addEventListener("load", () => setTimeout(() => { while (true) {} }, 500));</script></body></html>"""
+
+FAST = RenderConfig(concurrency=2, browsers=1, load_timeout_s=8, settle_timeout_s=4, screenshot_timeout_s=8)
+
+
+def _spin(stop: float) -> None:
+    while time.monotonic() < stop:
+        pass
+
+
+@contextlib.contextmanager
+def cpu_hog(seconds: float, procs: int = 2) -> Iterator[None]:
+    """Saturate ``procs`` cores with busy loops for at most ``seconds`` (stopped on exit)."""
+    ctx = multiprocessing.get_context("spawn")
+    workers = [
+        ctx.Process(target=_spin, args=(time.monotonic() + seconds,), daemon=True) for _ in range(procs)
+    ]
+    for w in workers:
+        w.start()
+    try:
+        yield
+    finally:
+        for w in workers:
+            w.terminate()
+            w.join(5)
+
+
+def _digest(row: dict) -> str:
+    assert row["render_status"] == "ok", row["render_error"]
+    return hashlib.sha256(row["screenshot"]["bytes"]).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def lp() -> Iterator[LoopPool]:
+    pool = LoopPool(FAST, store=None)
+    yield pool
+    pool.close()
+
+
+def test_seeded_randomness_and_the_page_clock_give_the_same_pixels(lp: LoopPool) -> None:
+    first = lp.run(render_html(lp.pool, RANDOM_PAGE))
+    second = lp.run(render_html(lp.pool, RANDOM_PAGE))
+    assert _digest(first) == _digest(second)
+    text = next(e["text"] for e in json.loads(first["layout_json"])["elements"] if e["id"] == "p")
+    stamp, iso, now, uuid = text.split(" | ")
+    assert (
+        iso == "2025-06-02T09:00:00.000Z" and stamp == "1748854800000" and now == "0"
+    )  # load at page time 0
+    assert uuid[14] == "4" and len(uuid) == 36
+    other = lp.run(render_html(lp.pool, RANDOM_PAGE, seed="another sample"))
+    assert _digest(other) != _digest(first)  # the seed is per sample
+
+
+def test_an_animated_page_renders_the_same_twice_even_on_a_busy_machine(lp: LoopPool) -> None:
+    quiet = lp.run(render_html(lp.pool, ANIMATED_PAGE))
+    with cpu_hog(20):
+        busy = lp.run(render_html(lp.pool, ANIMATED_PAGE))
+    assert _digest(quiet) == _digest(busy)
+    meta = json.loads(quiet["render_meta_json"])
+    assert meta["page_ms"] == FAST.settle_ms  # the screenshot is taken at a fixed page time
+    text = next(e["text"] for e in json.loads(busy["layout_json"])["elements"] if e["id"] == "t")
+    assert text == f"tick {FAST.settle_ms // 37} at {1748854800000 + 37 * (FAST.settle_ms // 37)}"
+
+
+def test_the_interactive_agent_waits_in_page_time(lp: LoopPool) -> None:
+    """A control that answers 250 ms of page time after a click is seen answering however slow the
+    machine; the trace is the same twice."""
+    html = """<!DOCTYPE html><html><body><h1>Delayed</h1><button id="b"
+      onclick="setTimeout(() => { document.getElementById('o').textContent = 'done ' + Date.now(); }, 250)">Go</button>
+      <p id="o">waiting</p><canvas id="c" width="300" height="80"></canvas><script>
+      const x = document.getElementById("c").getContext("2d");
+      const f = (t) => { x.fillStyle = `hsl(${t / 5 % 360}, 70%, 50%)`; x.fillRect(0, 0, 300, 80); requestAnimationFrame(f); };
+      requestAnimationFrame(f);</script></body></html>"""
+
+    async def episode() -> list[dict]:
+        async with lp.pool.open(html) as s:
+            result = await interactive.explore(s.page, max_actions=1, max_scored=1, settle_ms=300)
+            return result.trace
+
+    first = lp.run(episode())
+    with cpu_hog(15):
+        second = lp.run(episode())
+    assert first == second
+    assert first[0]["outcome"] == "changed" and first[0]["mutations"] >= 1, first
+
+
+def test_a_wall_clock_guard_is_retried_alone_before_it_is_final(lp: LoopPool) -> None:
+    t0 = time.monotonic()
+    alone = lp.run(render_html(lp.pool, LATE_LOOP_PAGE))
+    assert alone["render_status"] == "wall_timeout", alone["render_error"]
+    (final,) = lp.run(render_many(lp.pool, [LATE_LOOP_PAGE]))
+    assert final["render_status"] == "timeout" and "also when rendered alone" in final["render_error"]
+    assert "page time 500 ms" in final["render_error"] or "page time 400 ms" in final["render_error"]
+    assert time.monotonic() - t0 < 3 * (FAST.settle_timeout_s + FAST.load_timeout_s + 12)
+    ok = lp.run(render_html(lp.pool, RANDOM_PAGE))  # the pool goes on
+    assert ok["render_status"] == "ok"
+
+
+# ------------------------------------------------------------------------- bounded on every path
+def test_build_path_gives_the_late_loop_page_a_status(tmp_path: Path) -> None:
+    (tmp_path / "c.jsonl").write_text(
+        json.dumps({"instruction": "a page", "kind": "html", "code": LATE_LOOP_PAGE})
+        + "\n"
+        + json.dumps({"instruction": "a random page", "kind": "html", "code": RANDOM_PAGE})
+        + "\n"
+    )
+    (tmp_path / "p.yaml").write_text(
+        "name: loop\nstages:\n  - stage: read_corpus\n    path: c.jsonl\n"
+        "  - stage: render\n    require_assets: false\n    settle_timeout_s: 4\n  - stage: judge\n"
+    )
+    t0 = time.monotonic()
+    res = cli("build", "p.yaml", "--out", str(tmp_path / "run"), cwd=tmp_path, timeout=300)
+    elapsed = time.monotonic() - t0
+    assert res.returncode == 0, res.stderr[-2000:]
+    rows = run_sql(
+        tmp_path / "run", "SELECT instruction, render_status, exec_pass, reward FROM samples ORDER BY 1"
+    ).to_pylist()
+    assert [(r["instruction"], r["render_status"]) for r in rows] == [
+        ("a page", "timeout"),
+        ("a random page", "ok"),
+    ]
+    assert rows[0]["exec_pass"] is False and rows[0]["reward"] is not None
+    assert elapsed < 200
+
+
+def test_score_path_gives_the_late_loop_page_a_status(tmp_path: Path) -> None:
+    page = tmp_path / "late.html"
+    page.write_text(LATE_LOOP_PAGE)
+    t0 = time.monotonic()
+    res = cli("score", str(page), "--json", cwd=tmp_path, timeout=150)
+    assert res.returncode == 1, res.stderr[-2000:]  # scored, and it failed execution
+    (verdict,) = [json.loads(line) for line in res.stdout.splitlines() if line.startswith("{")]
+    assert verdict["status"] == "timeout" and verdict["exec_pass"] is False
+    assert time.monotonic() - t0 < 120
+
+
+def test_reward_path_gives_the_late_loop_page_a_status() -> None:
+    async def run() -> list[float | None]:
+        judge = RewardJudge(JudgeConfig())
+        try:
+            fn = {f.__name__: f for f in reward_functions(judge=judge)}["aesthetic_reward"]
+            completion = f"```html\n{LATE_LOOP_PAGE}\n```"
+            return await asyncio.wait_for(fn(["make a page"], [completion], kind=["html"]), 120)
+        finally:
+            await judge.aclose()
+
+    (reward,) = asyncio.run(run())
+    assert reward is not None and reward <= 0
+
+
+def test_a_page_that_hangs_while_the_agent_acts_still_gets_its_verdict(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The in-page checks and the episode are bounded: a click that starts an endless loop ends the
+    episode at the live budget, with the page's scores kept and the reason recorded."""
+    monkeypatch.setattr(runner, "_LIVE_BUDGET_S", 8.0)
+    html = """<!DOCTYPE html><html><head><title>t</title></head><body style="font-family:sans-serif">
+      <h1>Hangs on click</h1><p>Readable text on a plain page.</p>
+      <button onclick="while (true) {}">Freeze</button></body></html>"""
+
+    async def run() -> dict:
+        async with Judges(JudgeConfig(), render_config=FAST) as judges:
+            (row,) = await judges.render_and_judge([{"kind": "html", "code": html, "instruction": "x"}])
+            return row
+
+    t0 = time.monotonic()
+    row = asyncio.run(run())
+    assert time.monotonic() - t0 < 60
+    assert row["render_status"] == "ok" and row["static_score"] is not None
+    trace = json.loads(row["interactive_trace_json"] or "[]")
+    stopped = "in-page checks stopped" in row["exec_findings_json"]
+    assert stopped or (trace and trace[0]["outcome"] in ("unreachable", "error")), (
+        trace,
+        row["exec_findings_json"],
+    )
+    assert row["interactive_score"] == 0
+
+
+def test_score_refuses_a_binary_html_file(tmp_path: Path) -> None:
+    page = tmp_path / "shot.html"
+    page.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 8)
+    res = cli("score", str(page), cwd=tmp_path, timeout=60)
+    assert res.returncode == 1
+    assert "binary file" in res.stderr and "Traceback" not in res.stderr + res.stdout
+    assert len([line for line in res.stderr.strip().splitlines() if line.strip()]) <= 4  # one paragraph
+
+
+def test_page_wait_outside_a_pool_is_real_time() -> None:
+    async def run() -> float:
+        async with BrowserPool(FAST) as pool, pool.open("<p>x</p>") as s:
+            page = await s.context.new_page()  # not opened by the pool: no page clock
+            t0 = time.perf_counter()
+            await interactive.page_wait(page, 300)
+            return time.perf_counter() - t0
+
+    assert asyncio.run(run()) >= 0.29

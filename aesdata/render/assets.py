@@ -32,6 +32,7 @@ import hashlib
 import json
 import mimetypes
 import re
+import tarfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -339,8 +340,8 @@ class AssetStore:
             return ""
         except RegistryError as e:
             return str(e)
-        except (ValueError, KeyError) as e:
-            return f"registry: {e}"
+        except (ValueError, KeyError, OSError, tarfile.TarError) as e:
+            return f"store: {e}"[:200]
 
     def _fallback(self, name: str, spec: str, want: str | None, note: str) -> tuple[str | None, str, str]:
         stored = self.store.versions(name)

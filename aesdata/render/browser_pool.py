@@ -213,7 +213,10 @@ class _NetworkGuard:
         """The document as served (integrity attributes stripped where the policy says so)."""
         if self.store is None:
             return self.html.encode("utf-8", "replace")
-        self.sri, text = seal_integrity(self.html, self.store)
+        try:
+            self.sri, text = seal_integrity(self.html, self.store)
+        except Exception:  # noqa: BLE001 - a store fault leaves the document as written (Chromium checks)
+            self.sri, text = {}, self.html
         return text.encode("utf-8", "replace")
 
     def _record(self, url: str, kind: str, answer: Answer | None, note: str = "") -> None:
@@ -259,7 +262,12 @@ class _NetworkGuard:
                 self._record(url, kind, None, "not in the sample's folder (missing online too)")
             answer = None
             if self.store is not None and not navigation:
-                answer = await asyncio.to_thread(self.store.lookup, url)
+                try:
+                    answer = await asyncio.to_thread(self.store.lookup, url)
+                except Exception as e:  # noqa: BLE001 - a store fault blocks this request, never hangs it
+                    self._record(url, kind, None, f"store error: {type(e).__name__}: {e}"[:200])
+                    await route.abort("blockedbyclient")
+                    return
             if answer is not None and answer.body is not None:
                 if not url.startswith(f"https://{ASSET_HOST}/") or answer.answered_by != "exact":
                     self._record(url, kind, answer)

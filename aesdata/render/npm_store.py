@@ -245,9 +245,11 @@ class PackageStore:
                     tar.extractall(tmp, filter="data")
                 inner = next(Path(tmp).iterdir())  # npm tarballs hold one top folder, usually "package/"
                 (inner / MARKER).write_text(integrity + "\n")
-                if content.exists():
-                    shutil.rmtree(content)
-                inner.rename(content)
+                try:
+                    inner.rename(content)
+                except OSError:  # another process unpacked the same tarball meanwhile
+                    if not (content / MARKER).is_file():
+                        raise
         link = self.root / key_dir(name, version)
         if link.is_symlink() or link.exists():
             if link.is_symlink() or link.is_file():

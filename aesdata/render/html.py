@@ -27,6 +27,7 @@ import base64
 import io
 import json
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -250,8 +251,14 @@ def _finish(
     return row
 
 
-async def render_html(pool: BrowserPool, html: str) -> dict[str, Any]:
-    """Render one HTML document in ``pool``; return the render columns (see module docstring)."""
+async def render_html(
+    pool: BrowserPool, html: str, live: Callable[[PageSession], Awaitable[dict[str, Any]]] | None = None
+) -> dict[str, Any]:
+    """Render one HTML document in ``pool``; return the render columns (see module docstring).
+
+    ``live``: called with the open session after a successful capture (status ok / js_error), while the
+    page is still loaded; its dict is merged into the row (the judges' live captures: one visit per page).
+    """
     t0 = time.perf_counter()
     config = pool.config
     budget = config.load_timeout_s + config.settle_timeout_s + 2 * config.screenshot_timeout_s + 30
@@ -260,6 +267,8 @@ async def render_html(pool: BrowserPool, html: str) -> dict[str, Any]:
         async with pool.open(html) as session:
             holder["session"] = session
             row = await asyncio.wait_for(capture(session, config), budget)
+            if live is not None and row["render_status"] in ("ok", "js_error"):
+                row.update(await live(session))
         row["render_timings_json"] = json.dumps(session.timings)  # close_ms is known only now
     except Exception as e:  # the pool must go on: one sample's failure is that sample's status
         session = holder.get("session")

@@ -8,7 +8,9 @@ get ``render_status = "skipped"``. Both kinds of a shard render at the same time
 Config keys: every field of :class:`~aesdata.render.browser_pool.RenderConfig` (viewport_width,
 viewport_height, device_scale, max_height, timeouts, concurrency, browsers, recycle_every, ...) plus
 ``require_assets`` (default true: refuse to run with an incomplete asset store, because pages would
-then render differently from the same pipeline elsewhere).
+then render differently from the same pipeline elsewhere) and ``capture`` (what the judges need from the
+live page, taken in the same visit: HTMLHint, the DOM probe, axe-core contrast, the interactive agent's
+episode; see :mod:`aesdata.judges.capture`). The judge step reads those captures and opens no page.
 """
 
 from __future__ import annotations
@@ -19,19 +21,24 @@ from importlib import metadata
 from typing import Any, ClassVar
 
 import pyarrow as pa
+from pydantic import Field
 
 from aesdata.errors import AesdataError
+from aesdata.judges.capture import CAPTURE_COLUMNS, CaptureConfig, render_captured
 from aesdata.render.assets import AssetStore, lock_hash, missing_packages, store_dir
 from aesdata.render.browser_pool import BrowserPool, RenderConfig
-from aesdata.render.html import render_html
 from aesdata.schema import COLUMN_GROUPS, sub_schema
 from aesdata.stage import Resources, Stage, register
 
 
 class RenderStageConfig(RenderConfig):
-    """``render`` stage settings: the HTML renderer's (:class:`RenderConfig`) plus the asset policy."""
+    """``render`` stage settings: the HTML renderer's (:class:`RenderConfig`), the asset policy and the
+    live captures for the judges."""
 
     require_assets: bool = True
+    capture: CaptureConfig = Field(
+        default_factory=CaptureConfig, description="live checks run on each rendered page for the judges"
+    )
 
 
 @register
@@ -46,10 +53,11 @@ class Render(Stage):
     resources: ClassVar[Resources] = Resources(cpus=2.0, browser_slots=1, memory_gb=3.0, max_workers=1)
     tuning_keys: ClassVar[tuple[str, ...]] = ("concurrency", "browsers", "recycle_every")
     requires: ClassVar[tuple[str, ...]] = ("code", "kind", "data_csv")
-    outputs: ClassVar[tuple[str, ...]] = tuple(COLUMN_GROUPS["render"])
+    outputs: ClassVar[tuple[str, ...]] = (*COLUMN_GROUPS["render"], *CAPTURE_COLUMNS)
     # 2: plotly legend box and data points in layout_json; 3: page animation frames capped at 10/s;
     # 4: HTML screenshots encoded by render/png.py (same pixels, other bytes: exact-image dedup hashes bytes)
-    version: ClassVar[str] = "4"
+    # 5: the judges' live checks are captured in the render visit (captures columns)
+    version: ClassVar[str] = "5"
 
     _pool: BrowserPool | None = None
     _sandbox: Any = None
@@ -78,7 +86,7 @@ class Render(Stage):
 
     async def _browser_pool(self) -> BrowserPool:
         if self._pool is None:
-            settings = self.config.model_dump(exclude={"require_assets"})
+            settings = self.config.model_dump(exclude={"require_assets", "capture"})
             self._pool = BrowserPool(RenderConfig(**settings), store=AssetStore())
             await self._pool.start()
         return self._pool
@@ -110,7 +118,10 @@ class Render(Stage):
         async def html_part() -> None:
             if html_idx:
                 pool = await self._browser_pool()
-                results = await asyncio.gather(*(render_html(pool, rows[i]["code"]) for i in html_idx))
+                capture = self.config.capture  # type: ignore[attr-defined]
+                results = await asyncio.gather(
+                    *(render_captured(pool, rows[i]["code"], capture) for i in html_idx)
+                )
                 for i, res in zip(html_idx, results, strict=True):
                     out[i] = res
 

@@ -147,6 +147,19 @@ _GROUPS: dict[str, list[tuple[str, pa.DataType, str]]] = {
         ("drop_reason", pa.string(), "the first rule that dropped it (null when selected)"),
         ("split", pa.string(), "train | test | ... for selected rows"),
     ],
+    # written by the render step on the live page (one visit), read by the judge step without a browser
+    "captures": [
+        ("lint_json", pa.string(), "HTMLHint run on the source in the live page: {rules, messages}, as JSON"),
+        ("probe_json", pa.string(), "in-page probe (images, broken images, document size), as JSON"),
+        ("axe_json", pa.string(), "axe-core color-contrast violations on the live page, as JSON"),
+        (
+            "explore_json",
+            pa.string(),
+            "built-in interactive agent: {score, max_scored, candidates, trace}, as JSON",
+        ),
+        ("interactive_candidates", pa.int32(), "actionable elements the interactive agent found"),
+        ("capture_errors_json", pa.string(), "live checks that failed during the render visit, as JSON"),
+    ],
 }
 
 COLUMN_GROUPS: dict[str, list[str]] = {

@@ -3,18 +3,20 @@
 ``Judges(config)`` owns (or borrows) a ``BrowserPool``, the VLM judge and the request cache. HTMLHint runs
 in the sample's own page (as a module-scoped function, no globals), else in a blank pool page. Two entry points:
 
-- ``judge_rendered(rows)``: rows that already hold the render columns (the ``judge`` stage). HTML rows
-  whose render produced a page are opened again in the pool for the live checks (axe-core contrast,
-  broken images, the interactive agent).
-- ``render_and_judge(items)``: ``{kind, code, instruction}`` items rendered here and judged on the same
-  live page (rewards, ``aesdata score``), so a completion is loaded once.
+- ``judge_rendered(rows)``: rows that already hold the render columns (the ``judge`` stage). The live
+  checks (HTMLHint, probe, axe-core contrast, the interactive agent) were captured by the render step in
+  the same visit (``aesdata.judges.capture``): verdicts are computed from those columns and no browser
+  starts. Only rows without captures (a render step with captures off, an older run) and the VLM-driven
+  interactive agent open the page again.
+- ``render_and_judge(items)``: ``{kind, code, instruction}`` items rendered here, captured on the same
+  live page and judged from the captures (rewards, ``aesdata score``), so a completion is loaded once.
 
 Both return, per row, the judge columns of the schema (``exec_*``, ``static_*``, ``rubric_version``,
 ``vlm_*``, ``interactive_*``, ``reward``, ``reward_json``) plus underscored helper keys the caller drops.
 A judge that fails on one row records the failure in that row's findings; it never stops the batch.
 Every page gets its verdict within a bound, whatever it does after load: the render's guards (see
-``aesdata.render.html``), and ``_LIVE_BUDGET_S`` of wall time for the in-page checks and the interactive
-episode, which run in page time on the pool's page clock from the same page time as the screenshot.
+``aesdata.render.html``), and ``CaptureConfig.timeout_s`` of wall time for the in-page checks and the
+interactive episode, which run in page time on the pool's page clock from the same page time as the screenshot.
 """
 
 from __future__ import annotations
@@ -29,6 +31,14 @@ from pydantic import Field
 
 from aesdata.config import StageConfig
 from aesdata.judges import appeal, design, execution, inpage, interactive
+from aesdata.judges.capture import (
+    CaptureConfig,
+    InteractiveJudgeConfig,
+    capture_lint,
+    capture_live,
+    has_captures,
+    live_from_row,
+)
 from aesdata.judges.reward import RewardConfig, combine
 from aesdata.judges.rubrics import get_rubric
 from aesdata.llm import LLMConfig, make_backend
@@ -60,15 +70,6 @@ class VLMJudgeConfig(LLMConfig):
     )
 
 
-class InteractiveJudgeConfig(StageConfig):
-    """The interactive agent's episode bounds."""
-
-    max_actions: int = Field(5, ge=1, description="interactions planned (K)")
-    max_scored: int = Field(3, ge=1, description="interactions scored at most (AesCoder: 3)")
-    settle_ms: int = Field(200, ge=0, description="wait after each action before observing")
-    timeout_ms: int = Field(1500, ge=100, description="per-action Playwright timeout")
-
-
 class JudgeConfig(StageConfig):
     """Which judges run. ``vlm: null`` and ``interactive: null`` switch those off."""
 
@@ -88,11 +89,6 @@ class JudgeConfig(StageConfig):
     advisory_rules: list[str] = Field(
         default_factory=lambda: list(execution.ADVISORY_RULES), description="HTMLHint rules reported only"
     )
-
-
-_LINT_DOC = "<!DOCTYPE html><title>lint</title>"
-#: Wall-clock guard of one page's in-page checks and interactive episode (a page that hangs mid-episode).
-_LIVE_BUDGET_S = 60.0
 
 
 def _png(image: Any) -> bytes | None:
@@ -122,26 +118,32 @@ class Judges:
     ) -> None:
         self.config = config or JudgeConfig()
         self.pool = pool
-        self._own_pool = pool is None
         self.render_config = render_config
         self.cache = cache
         self.vlm: Any = None
         self._stack = contextlib.AsyncExitStack()
         self._plots: Any = None
         self._plots_lock = asyncio.Lock()
+        self._pool_lock = asyncio.Lock()
+        self._started = False
         self.timings: dict[str, float] = {}
 
     # -- lifecycle --------------------------------------------------------------------------------
     async def start(self) -> None:
-        """Start the pool (when owned) and the VLM client."""
-        from aesdata.render.browser_pool import BrowserPool
-
-        if self.pool is None:
-            self.pool = BrowserPool(self.render_config)
-        if self._own_pool:
-            await self._stack.enter_async_context(self.pool)
+        """Start the VLM client; the browser pool starts on first use (:meth:`browser_pool`)."""
+        self._started = True
         if self.config.vlm is not None:
             self.vlm = self._make_vlm()
+
+    async def browser_pool(self) -> Any:
+        """The borrowed pool, or an owned one started now (judging from captures never needs one)."""
+        from aesdata.render.browser_pool import BrowserPool
+
+        async with self._pool_lock:
+            if self.pool is None:
+                self.pool = BrowserPool(self.render_config)
+                await self._stack.enter_async_context(self.pool)
+        return self.pool
 
     def _make_vlm(self) -> Any:
         from aesdata.judges.vlm import VLMJudge
@@ -201,72 +203,59 @@ class Judges:
         self.timings[name] = self.timings.get(name, 0.0) + (time.perf_counter() - t0) * 1000
 
     # -- pieces -----------------------------------------------------------------------------------
-    async def _lint(self, code: str | None, session: Any = None) -> list[dict[str, Any]] | None:
-        """HTMLHint messages for ``code``, run in the sample's own loaded page (``session``), or in a short pool
-        session of its own when there is none; None when lint is off or failed."""
-        if not self.config.lint or not code:
-            return None
-        t0 = time.perf_counter()
-        rules = execution.htmlhint_rules(tuple(self.config.fatal_rules), tuple(self.config.advisory_rules))
-        try:
-            if session is not None and session.load_error is None:
-                return await asyncio.wait_for(inpage.lint(session.page, code, rules), 10)
-            async with self.pool.open(_LINT_DOC) as own:
-                return await inpage.lint(own.page, code, rules)
-        except Exception:  # noqa: BLE001 - recorded as "HTMLHint did not run"
-            return None
-        finally:
-            self._tick("lint", t0)
+    def capture_config(self) -> CaptureConfig:
+        """What to capture on a live page for this judge config (the reward path and ``aesdata score``)."""
+        c = self.config
+        return CaptureConfig(
+            lint=c.lint,
+            lint_rules=[*c.fatal_rules, *c.advisory_rules],
+            axe=c.axe,
+            interactive=None if self._vlm_agent() else c.interactive,
+        )
 
-    async def _live(self, session: Any, code: str, instruction: str) -> dict[str, Any]:
-        """In-page checks on a loaded sample (probe, axe contrast, interactive episode), bounded by
-        ``_LIVE_BUDGET_S``: a page that stops answering keeps what was measured and says so."""
-        out: dict[str, Any] = {"errors": []}
-        try:
-            await asyncio.wait_for(self._live_checks(session, instruction, out), _LIVE_BUDGET_S)
-        except asyncio.TimeoutError:
-            out["errors"].append(
-                f"in-page checks stopped: the page did not answer within {_LIVE_BUDGET_S:g} s of wall time"
-            )
-        return out
+    def _vlm_agent(self) -> bool:
+        c = self.config
+        return c.interactive is not None and c.vlm is not None and c.vlm.interactive_agent
 
-    async def _live_checks(self, session: Any, instruction: str, out: dict[str, Any]) -> None:
-        """The checks of :meth:`_live`, filling ``out``."""
-        page = session.page
-        t0 = time.perf_counter()
-        try:
-            out["probe"] = await inpage.probe(page)
-            if self.config.axe:
-                out["axe"] = await inpage.axe_contrast(page)
-        except Exception as e:  # noqa: BLE001
-            out["errors"].append(f"in-page checks failed: {_first_line(e)}")
-        self._tick("inpage", t0)
+    async def _explore_vlm(self, session: Any, instruction: str) -> dict[str, Any]:
+        """The VLM-driven interactive agent on a live page: ``{"interactive": result}`` or ``{"errors": [...]}``."""
         ic = self.config.interactive
-        if ic is not None:
-            t1 = time.perf_counter()
-            try:
-                if self.config.vlm is not None and self.config.vlm.interactive_agent and self.vlm is not None:
-                    out["interactive"] = await interactive.explore_vlm(
-                        page,
-                        self.vlm["html"].backend,
-                        instruction,
-                        max_actions=ic.max_actions,
-                        max_scored=ic.max_scored,
-                        settle_ms=ic.settle_ms,
-                        timeout_ms=ic.timeout_ms,
-                    )
-                else:
-                    out["interactive"] = await interactive.explore(
-                        page,
-                        max_actions=ic.max_actions,
-                        max_scored=ic.max_scored,
-                        settle_ms=ic.settle_ms,
-                        timeout_ms=ic.timeout_ms,
-                        blocked=session.blocked,
-                    )
-            except Exception as e:  # noqa: BLE001
-                out["errors"].append(f"interactive agent failed: {_first_line(e)}")
-            self._tick("interactive", t1)
+        assert ic is not None and self.vlm is not None
+        t0 = time.perf_counter()
+        try:
+            result = await interactive.explore_vlm(
+                session.page,
+                self.vlm["html"].backend,
+                instruction,
+                max_actions=ic.max_actions,
+                max_scored=ic.max_scored,
+                settle_ms=ic.settle_ms,
+                timeout_ms=ic.timeout_ms,
+            )
+            return {"interactive": result}
+        except Exception as e:  # noqa: BLE001
+            return {"errors": [f"interactive agent failed: {_first_line(e)}"]}
+        finally:
+            self._tick("interactive", t0)
+
+    def _judge_inputs(
+        self, row: dict[str, Any], extra: dict[str, Any] | None = None
+    ) -> tuple[list[dict[str, Any]] | None, dict[str, Any]]:
+        """The verdict's inputs from a row's captures, filtered to what this judge config uses; ``extra``
+        (a reopened page's VLM-agent episode) overrides the captured agent."""
+        c = self.config
+        lint, live = live_from_row(row, (*c.fatal_rules, *c.advisory_rules))
+        if not c.lint:
+            lint = None
+        if not c.axe:
+            live.pop("axe", None)
+        if c.interactive is None:
+            live.pop("interactive", None)
+        if extra:
+            live["errors"] += extra.get("errors", [])
+            if "interactive" in extra:
+                live["interactive"] = extra["interactive"]
+        return lint, live
 
     def _verdict(
         self, row: dict[str, Any], lint: list[dict[str, Any]] | None, live: dict[str, Any]
@@ -398,35 +387,21 @@ class Judges:
 
     # -- entry points -----------------------------------------------------------------------------
     async def judge_rendered(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Judge rows that hold ``kind``, ``code``, ``instruction`` and the render columns; one dict per row."""
-        from aesdata.render.html import settle
-
-        if self.pool is None:
+        """Judge rows that hold ``kind``, ``code``, ``instruction``, the render columns and (HTML) the
+        capture columns; one dict per row. Opens a page only for rows without captures and for the
+        VLM-driven interactive agent."""
+        if not self._started:
             await self.start()
 
         async def one(row: dict[str, Any]) -> dict[str, Any]:
             kind = row.get("kind") or "html"
-            code = row.get("code") or ""
-            lint: list[dict[str, Any]] | None = None
-            live: dict[str, Any] = {}
-            if (
-                kind == "html"
-                and row.get("render_status") in ("ok", "js_error")
-                and (self.config.axe or self.config.interactive is not None)
-            ):
-                try:
-                    async with self.pool.open(code) as session:
-                        lint = await self._lint(code, session)
-                        if session.load_error is None:
-                            await settle(session, self.pool.config)  # the page time of the screenshot
-                            live = await self._live(session, code, row.get("instruction") or "")
-                        else:
-                            live = {"errors": [f"reopening the page failed: {session.load_error}"]}
-                except Exception as e:  # noqa: BLE001
-                    live = {"errors": [f"reopening the page failed: {_first_line(e)}"]}
-            elif kind == "html":
-                lint = await self._lint(code)
-            return self._verdict(row, lint, live)
+            rendered = kind == "html" and row.get("render_status") in ("ok", "js_error")
+            captured = has_captures(row)
+            if rendered and (not captured or self._vlm_agent()):
+                row = {**row, **await self._reopen(row, captured)}
+            elif kind == "html" and not captured and self.config.lint and row.get("code"):
+                row = {**row, **await self._lint_only(row["code"])}
+            return self._verdict(row, *self._judge_inputs(row, row.pop("_reopened", None)))
 
         outs = list(await asyncio.gather(*(one(r) for r in rows)))
         await self._grade_vlm(rows, outs)
@@ -434,18 +409,44 @@ class Judges:
             self._reward(row, out, None)
         return outs
 
+    async def _reopen(self, row: dict[str, Any], captured: bool) -> dict[str, Any]:
+        """Open a rendered page again: capture it when the render step did not, and run the VLM agent."""
+        from aesdata.render.html import settle
+
+        code, instruction = row.get("code") or "", row.get("instruction") or ""
+        pool = await self.browser_pool()
+        out: dict[str, Any] = {}
+        try:
+            async with pool.open(code) as session:
+                if session.load_error is not None:
+                    return {"_reopened": {"errors": [f"reopening the page failed: {session.load_error}"]}}
+                await settle(session, pool.config)  # the page time of the screenshot
+                if not captured:
+                    out.update(await capture_live(session, code, self.capture_config(), self.timings))
+                if self._vlm_agent():
+                    out["_reopened"] = await self._explore_vlm(session, instruction)
+        except Exception as e:  # noqa: BLE001
+            out["_reopened"] = {"errors": [f"reopening the page failed: {_first_line(e)}"]}
+        return out
+
+    async def _lint_only(self, code: str) -> dict[str, Any]:
+        """HTMLHint for a page that did not render (there is no live page to capture)."""
+        return await capture_lint(await self.browser_pool(), code, self.capture_config(), self.timings)
+
     async def render_and_judge(
         self, items: list[dict[str, Any]], format_ok: list[bool] | None = None
     ) -> list[dict[str, Any]]:
-        """Render ``{kind, code, instruction}`` items and judge them on the same live page.
+        """Render ``{kind, code, instruction}`` items, capture their live checks in the same visit and judge
+        them from the captures.
 
-        Returns per item the render columns plus the judge columns. Missing code is a failed execution
-        (``render_status`` ``skipped``).
+        Returns per item the render and capture columns plus the judge columns. Missing code is a failed
+        execution (``render_status`` ``skipped``).
         """
-        from aesdata.render.html import capture, confirm_timeout
+        from aesdata.render.html import confirm_timeout, render_html
 
-        if self.pool is None:
+        if not self._started:
             await self.start()
+        capture_config = self.capture_config()
 
         async def one(item: dict[str, Any]) -> dict[str, Any]:
             kind, code = item.get("kind") or "html", item.get("code")
@@ -455,23 +456,19 @@ class Judges:
                 return row
             if kind == "plot":
                 return row  # rendered below, all plots of the batch at once
-            live: dict[str, Any] = {}
-            lint: list[dict[str, Any]] | None = None
+            instruction = item.get("instruction") or ""
+
+            async def live(session: Any) -> dict[str, Any]:
+                out = await capture_live(session, code, capture_config, self.timings)
+                if self._vlm_agent():
+                    out["_reopened"] = await self._explore_vlm(session, instruction)
+                return out
+
             t0 = time.perf_counter()
-            try:
-                async with self.pool.open(code) as session:
-                    row.update(await capture(session, self.pool.config))
-                    self._tick("render", t0)
-                    hung = row["render_status"] in ("wall_timeout", "crash")  # lint in a page of its own
-                    lint = await self._lint(code, None if hung else session)
-                    if row["render_status"] in ("ok", "js_error"):
-                        live = await self._live(session, code, item.get("instruction") or "")
-            except Exception as e:  # noqa: BLE001
-                row.update(
-                    {"render_status": row.get("render_status") or "error", "render_error": str(e)[:300]}
-                )
-            row["_lint"] = lint
-            row["_live"] = live
+            row.update(await render_html(await self.browser_pool(), code, live=live))
+            self._tick("render", t0)
+            if not has_captures(row) and self.config.lint:
+                row.update(await self._lint_only(code))
             return row
 
         plots = [k for k, i in enumerate(items) if (i.get("kind") or "html") == "plot" and i.get("code")]
@@ -485,7 +482,7 @@ class Judges:
                 rows[k] = {**row, **confirm_timeout(await one(items[k]), row)}
         for k, rendered in zip(plots, plot_rows or [], strict=True):
             rows[k].update(rendered)
-        outs = [self._verdict(r, r.pop("_lint", None), r.pop("_live", {})) for r in rows]
+        outs = [self._verdict(r, *self._judge_inputs(r, r.pop("_reopened", None))) for r in rows]
         await self._grade_vlm(rows, outs)
         for i, (row, out) in enumerate(zip(rows, outs, strict=True)):
             self._reward(row, out, format_ok[i] if format_ok else None)

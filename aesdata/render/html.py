@@ -35,6 +35,7 @@ import base64
 import io
 import json
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -318,13 +319,19 @@ def _assets_with_console_sri(session: PageSession) -> list[dict[str, Any]]:
 
 
 async def render_html(
-    pool: BrowserPool, html: str, files_root: Path | None = None, seed: str | None = None
+    pool: BrowserPool,
+    html: str,
+    files_root: Path | None = None,
+    seed: str | None = None,
+    live: Callable[[PageSession], Awaitable[dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
     """Render one HTML document in ``pool``; return the render columns (see module docstring).
 
     ``files_root``: the sample's own folder when it is a multi-file page (served at the sample's
     origin). ``seed``: what the page's randomness is seeded from (default: ``html``). A wall-clock
-    guard that fires gives ``wall_timeout``; :func:`render_many` retries those."""
+    guard that fires gives ``wall_timeout``; :func:`render_many` retries those. ``live``: called with
+    the open session after a successful capture (status ok / js_error), while the page is still loaded;
+    its dict is merged into the row (the judges' live captures: one visit per page)."""
     t0 = time.perf_counter()
     config = pool.config
     budget = config.load_timeout_s + config.settle_timeout_s + 2 * config.screenshot_timeout_s + 30
@@ -333,6 +340,8 @@ async def render_html(
         async with pool.open(html, files_root, seed) as session:
             holder["session"] = session
             row = await asyncio.wait_for(capture(session, config), budget)
+            if live is not None and row["render_status"] in ("ok", "js_error"):
+                row.update(await live(session))
         row["render_timings_json"] = json.dumps(session.timings)  # close_ms is known only now
     except Exception as e:  # the pool must go on: one sample's failure is that sample's status
         session = holder.get("session")
@@ -357,19 +366,24 @@ async def render_html(
 
 
 async def render_many(
-    pool: BrowserPool, htmls: list[str], files_roots: list[Path | None] | None = None
+    pool: BrowserPool,
+    htmls: list[str],
+    files_roots: list[Path | None] | None = None,
+    render: Callable[[str, Path | None], Awaitable[dict[str, Any]]] | None = None,
 ) -> list[dict[str, Any]]:
     """Render ``htmls`` concurrently (bounded by the pool); results in input order. ``files_roots``:
-    per page, its own folder when it is a multi-file page.
+    per page, its own folder when it is a multi-file page; ``render(html, files_root)``: how one page
+    is rendered (default :func:`render_html`; the render stage also captures the judges' live checks).
 
     Pages that hit a wall-clock guard (``wall_timeout``) are rendered once more, one at a time after
     the others finished; a second ``wall_timeout`` becomes the final ``timeout`` (:func:`confirm_timeout`).
     """
     roots = files_roots or [None] * len(htmls)
-    rows = list(await asyncio.gather(*(render_html(pool, h, r) for h, r in zip(htmls, roots, strict=True))))
+    one = render or (lambda html, root: render_html(pool, html, root))
+    rows = list(await asyncio.gather(*(one(h, r) for h, r in zip(htmls, roots, strict=True))))
     for i, row in enumerate(rows):
         if row["render_status"] == "wall_timeout":
-            rows[i] = confirm_timeout(await render_html(pool, htmls[i], roots[i]), row)
+            rows[i] = confirm_timeout(await one(htmls[i], roots[i]), row)
     return rows
 
 

@@ -10,8 +10,11 @@ columns (``exec_*``, ``static_*``, ``rubric_version``, ``vlm_*``, ``interactive_
         vlm: {base_url: http://127.0.0.1:8000/v1, model: Qwen/Qwen2.5-VL-7B-Instruct, rubric: opendesign}
         reward: {formula: grpo_ar, w_exec: 0.1, w_static: 0.8, w_interactive: 0.1}
 
-HTML pages are opened again in a warm browser pool (set ``render:`` to the render step's viewport) for the
-in-page checks and the interactive agent; VLM verdicts go through the run's request cache.
+The in-page checks and the interactive agent's episode were captured by the render step in the same visit
+(its ``capture:`` key); this step computes verdicts from those columns and starts no browser, so rescoring
+with other weights or thresholds touches no page. Only rows without captures and the VLM-driven interactive
+agent reopen pages (set ``render:`` to the render step's viewport). VLM verdicts go through the run's
+request cache.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import pyarrow as pa
 from pydantic import Field
 
 from aesdata.cache import RequestCache
+from aesdata.judges.capture import CAPTURE_COLUMNS
 from aesdata.judges.runner import JUDGE_COLUMNS, JudgeConfig, Judges
 from aesdata.render.settings import BrowserSettings
 from aesdata.schema import sub_schema
@@ -55,9 +59,11 @@ class Judge(Stage):
         "layout_json",
         "render_meta_json",
         "plot_figures",
+        *CAPTURE_COLUMNS,
     )
     outputs = JUDGE_COLUMNS
-    version = "3"
+    # 4: verdicts from the render step's captures (one visit per page)
+    version = "4"
     config: JudgeStageConfig
 
     def __init__(self, config: JudgeStageConfig, context: Any) -> None:

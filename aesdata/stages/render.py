@@ -17,7 +17,9 @@ Every version a page asks for is resolved once and pinned in the step's ``assets
 resumed or repeated build of the run makes the same choices); the pins go into the manifest's
 summary. Before a shard renders, every CDN URL its pages name is resolved (and fetched) in threads, so
 downloads never count against a page's load timeout. A row whose ``meta_json`` has ``files_root``
-(a multi-file corpus page: ``read_corpus`` with ``code_file`` naming a folder) is served from it.
+(a multi-file corpus page: ``read_corpus`` with ``code_file`` naming a folder) is served from it. The render visit also takes ``capture``
+(what the judges need from the live page: HTMLHint, the DOM probe, axe-core contrast, the interactive
+agent's episode; see :mod:`aesdata.judges.capture`); the judge step reads those captures and opens no page.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import pyarrow as pa
 from pydantic import Field
 
 from aesdata.errors import AesdataError
+from aesdata.judges.capture import CAPTURE_COLUMNS, CaptureConfig, render_captured
 from aesdata.render.assets import AssetPolicy, AssetStore, lock_hash, missing_packages, store_dir
 from aesdata.render.browser_pool import BrowserPool, RenderConfig
 from aesdata.render.cdn_urls import urls_in_html
@@ -47,7 +50,8 @@ RUN_LOCK_NAME = "assets.lock.json"
 
 
 class RenderStageConfig(BrowserSettings):
-    """``render`` stage settings: the browser settings (:class:`BrowserSettings`) plus the asset policy."""
+    """``render`` stage settings: the browser settings (:class:`BrowserSettings`), the asset policy and
+    the live captures for the judges."""
 
     require_assets: bool = True
     assets_network: Literal["resolve", "offline"] = Field(
@@ -64,6 +68,9 @@ class RenderStageConfig(BrowserSettings):
         description="a file whose bytes differ from the page's integrity: strip the attribute, or reject",
     )
     registry_timeout_s: float = Field(8.0, gt=0, description="bound of each npm registry call")
+    capture: CaptureConfig = Field(
+        default_factory=CaptureConfig, description="live checks run on each rendered page for the judges"
+    )
 
     def asset_policy(self) -> AssetPolicy:
         """The :class:`AssetPolicy` these settings describe."""
@@ -83,6 +90,7 @@ _POLICY_KEYS = {
     "remote_images",
     "sri_mismatch",
     "registry_timeout_s",
+    "capture",
 }
 
 
@@ -98,12 +106,13 @@ class Render(Stage):
     resources: ClassVar[Resources] = Resources(cpus=2.0, browser_slots=1, memory_gb=3.0, max_workers=1)
     requires: ClassVar[tuple[str, ...]] = ("code", "kind", "data_csv")
     uses: ClassVar[tuple[str, ...]] = ("meta_json",)
-    outputs: ClassVar[tuple[str, ...]] = tuple(COLUMN_GROUPS["render"])
+    outputs: ClassVar[tuple[str, ...]] = (*COLUMN_GROUPS["render"], *CAPTURE_COLUMNS)
     # 2: plotly legend box and data points in layout_json; 3: page animation frames capped at 10/s;
     # 4: HTML screenshots encoded by render/png.py (same pixels, other bytes: exact-image dedup hashes bytes)
     # 5: exact CDN versions on demand, SRI decisions, placeholder images, render_assets / render_fidelity;
     #    pages on a paused page clock with seeded randomness, screenshots at a fixed page time;
-    #    wall-clock guards give wall_timeout, retried alone; plots limited by CPU time, not wall time
+    #    wall-clock guards give wall_timeout, retried alone; plots limited by CPU time, not wall time;
+    #    the judges' live checks are captured in the render visit (captures columns)
     version: ClassVar[str] = "5"
 
     _pool: BrowserPool | None = None
@@ -176,7 +185,13 @@ class Render(Stage):
                 pool = await self._browser_pool()
                 await prefetch(self._asset_store(), [rows[i]["code"] for i in html_idx])
                 roots = [_files_root(rows[i].get("meta_json")) for i in html_idx]
-                results = await render_many(pool, [rows[i]["code"] for i in html_idx], roots)
+                capture = self.config.capture  # type: ignore[attr-defined]
+                results = await render_many(
+                    pool,
+                    [rows[i]["code"] for i in html_idx],
+                    roots,
+                    lambda html, root: render_captured(pool, html, capture, root),
+                )
                 for i, res in zip(html_idx, results, strict=True):
                     out[i] = res
 

@@ -59,10 +59,12 @@ class Judge(Stage):
         "layout_json",
         "render_meta_json",
         "plot_figures",
+        "render_fidelity",
+        "render_assets",
         *CAPTURE_COLUMNS,
     )
     outputs = JUDGE_COLUMNS
-    # 4: verdicts from the render step's captures (one visit per page)
+    # 4: verdicts from the render step's captures (one visit per page); render fidelity lowers scores
     version = "4"
     config: JudgeStageConfig
 

@@ -359,6 +359,11 @@ def assets_status() -> None:
         raise typer.Exit(1)
 
 
+from aesdata.eval.cli import eval_app  # noqa: E402  (issue 20: `aesdata eval <benchmark>` / `compare`)
+
+app.add_typer(eval_app, name="eval")
+
+
 def main() -> None:  # pragma: no cover - console entry
     """Entry point for ``python -m aesdata``."""
     app()

@@ -1,0 +1,169 @@
+"""``aesdata eval`` end to end: PandasPlotBench against two tiny models served by a real ``transformers serve``
+on loopback, resume, ``eval.json``, and ``aesdata eval compare`` (table + page, screenshot of the page).
+
+The benchmark's 175 tasks are on the Hugging Face Hub, which tests cannot reach: the data is the hand-made
+fixture in the published layout (``tests/fixtures/eval/make_pandasplotbench.py``). Model A is taught the
+fixture's reference scripts for tasks 0-2; model B a wrong chart for task 0, a script that raises for task 1
+and the reference for task 2; on the other tasks both answer whatever a random tiny model says.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from aesdata.cli import app
+from aesdata.eval.benchmarks import load_plotbench, plotbench_instructs
+from tests.llm_helpers import ServeProcess, build_tiny_chat_model
+
+FIXTURE = Path(__file__).parent / "fixtures" / "eval" / "pandasplotbench"
+RAISES = "import matplotlib.pyplot as plt\nplt.bar(df['nope'], df['sales'])"
+WRONG_CHART = "import matplotlib.pyplot as plt\nplt.plot(df['sales'], color='black')"
+
+
+def _convs(replies: dict[int, str]) -> list[tuple[list[dict[str, str]], str]]:
+    tasks = load_plotbench(FIXTURE, None)
+    system = plotbench_instructs()["system_prompt"]
+    return [
+        (
+            [{"role": "system", "content": system}, {"role": "user", "content": tasks[i]["instruction"]}],
+            f"```python\n{code}\n```",
+        )
+        for i, code in replies.items()
+    ]
+
+
+@pytest.fixture(scope="module")
+def served() -> dict[str, Any]:
+    """Two tiny models in one ``transformers serve`` (models loaded by name on first use)."""
+    import torch
+
+    torch.set_num_threads(1)  # two cores shared with the server and the renderers: no thread oversubscription
+    refs = {int(r["id"]): r["code_plot"] for r in pq.read_table(FIXTURE / "data").to_pylist()}
+    root = Path(tempfile.mkdtemp(prefix="aesdata-eval-models-"))
+    a = build_tiny_chat_model(root / "model_a", convs=_convs({0: refs[0], 1: refs[1], 2: refs[2]}))
+    b = build_tiny_chat_model(root / "model_b", convs=_convs({0: WRONG_CHART, 1: RAISES, 2: refs[2]}))
+    server = ServeProcess(a, root / "serve.log", force_model=False)
+    yield {"server": server, "a": str(a), "b": str(b), "root": root}
+    server.stop()
+
+
+def _eval(served: dict[str, Any], model: str, out: Path, *extra: str) -> Any:
+    args = ["eval", "pandasplotbench", "--model", model, "--llm-base-url", served["server"].base_url]
+    args += ["--data", str(FIXTURE), "--limit", "10", "--out", str(out), "--max-tokens", "64", *extra]
+    return CliRunner().invoke(app, args)
+
+
+def test_eval_and_compare_end_to_end(served: dict[str, Any], tmp_path: Path) -> None:
+    run_a, run_b = tmp_path / "a", tmp_path / "b"
+    res = _eval(served, served["a"], run_a)
+    assert res.exit_code == 0, res.output
+    assert "PandasPlotBench: official metric" in res.output and "not the benchmark's official" in res.output
+    doc = json.loads((run_a / "eval.json").read_text())
+    assert doc["benchmark"] == "pandasplotbench" and doc["tasks"] == 10 and doc["model"] == served["a"]
+    tasks = {t["task_id"]: t for t in doc["per_task"]}
+    assert sorted(tasks, key=int) == [str(i) for i in range(10)]
+    # the taught tasks ran the benchmark's gathered code (data-loading code + reply) and drew a plot
+    for i in ("0", "1", "2"):
+        assert tasks[i]["render_status"] == "ok" and tasks[i]["official"]["has_plot"], tasks[i]
+        assert tasks[i]["official"]["wrong_lib"] is False and tasks[i]["exec_pass"] is True
+    off = doc["official"]
+    # without a VLM the official vis/task scores are withheld and say why; errors and plots are counted
+    assert off["overall"]["scores"] == {} and "vis and task" in off["missing"]
+    assert off["overall"]["tasks"] == 10 and off["overall"]["no_plots"] == 10 - sum(
+        t["official"]["has_plot"] for t in doc["per_task"]
+    )
+    assert doc["offline"]["overall"]["exec_pass_rate"] >= 0.3 and doc["offline"]["overall"]["design"] > 0
+    assert doc["primary_metric"].startswith("aesdata design score")
+    assert "design_judge" in doc["offline"] and doc["versions"]
+    spec = (run_a / "eval_pipeline.yaml").read_text()
+    assert "stage: eval_judge" in spec and "plugins:" in spec
+
+    # a second run of the same command resumes: no shard is redone, same eval.json figures
+    shards = sorted((run_a / "stages").glob("*/shard-*.parquet"))
+    mtimes = [p.stat().st_mtime_ns for p in shards]
+    t0 = time.perf_counter()
+    again = _eval(served, served["a"], run_a)
+    assert again.exit_code == 0, again.output
+    assert [p.stat().st_mtime_ns for p in shards] == mtimes and time.perf_counter() - t0 < 20
+    assert json.loads((run_a / "manifest.json").read_text())["status"] == "complete"
+    assert json.loads((run_a / "eval.json").read_text())["per_task"] == doc["per_task"]
+
+    res_b = _eval(served, served["b"], run_b)
+    assert res_b.exit_code == 0, res_b.output
+    doc_b = json.loads((run_b / "eval.json").read_text())
+    tb = {t["task_id"]: t for t in doc_b["per_task"]}
+    assert tb["1"]["official"]["error"] is True and tb["1"]["render_status"] == "exec_error"
+    assert doc_b["official"]["overall"]["error_number"] >= 1
+
+    page = tmp_path / "compare.html"
+    cmp = CliRunner().invoke(app, ["eval", "compare", str(run_a), str(run_b), "--out", str(page)])
+    assert cmp.exit_code == 0, cmp.output
+    assert "overall" in cmp.output and "Page:" in cmp.output
+    text = page.read_text()
+    assert text.count('class="task"') == 10 and "biggest differences first" in text
+    assert text.count("data:image/webp;base64,") >= 4 and "no render (exec_error)" in text
+    # task 1 (A drew the reference, B's script raised) is among the biggest differences
+    first = text.index('class="task"')
+    assert text.index("task 1</span>") < text.index("task 9</span>") and first > 0
+    from aesdata.eval.compare import compare_docs
+
+    result = compare_docs(doc, doc_b)
+    t1 = next(t for t in result["tasks"] if t["task_id"] == "1")
+    assert t1["winner"] == "A" and t1["b"] == 0.0
+    assert result["overall"]["wins_a"] + result["overall"]["wins_b"] + result["overall"]["ties"] == 10
+    diffs = [abs(t["diff"]) for t in result["tasks"]]
+    assert diffs == sorted(diffs, reverse=True)
+    _screenshot(page, tmp_path / "compare.png")
+
+
+def _screenshot(page: Path, png: Path) -> None:
+    """Render the compare page with the project's browser (kept for a human to look at)."""
+    import asyncio
+
+    from aesdata.render.browser_pool import BrowserPool, RenderConfig
+
+    async def shoot() -> bytes:
+        async with BrowserPool(RenderConfig(viewport_width=1280, viewport_height=900)) as pool:
+            async with pool.open(page.read_text()) as session:
+                return await session.page.screenshot(full_page=True)
+
+    data = asyncio.run(shoot())
+    png.write_bytes(data)
+    assert len(data) > 10_000
+    keep = Path(tempfile.gettempdir()) / "aesdata-eval-compare.png"
+    keep.write_bytes(data)
+
+
+def test_eval_errors_are_one_paragraph(tmp_path: Path) -> None:
+    res = CliRunner().invoke(app, ["eval", "webgen-bench", "--model", "m", "--llm-base-url", "http://x/v1"])
+    assert res.exit_code == 1 and "WebGen-Bench is not shipped" in res.output
+    res = CliRunner().invoke(app, ["eval", "pandasplotbench", "--model", "m"])
+    assert res.exit_code == 1 and "needs an endpoint" in res.output
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "x"}\n')
+    res = CliRunner().invoke(
+        app,
+        [
+            "eval",
+            "pandasplotbench",
+            "--model",
+            "m",
+            "--llm-base-url",
+            "http://x/v1",
+            "--data",
+            str(bad),
+            "--out",
+            str(tmp_path / "r"),
+        ],
+    )
+    assert res.exit_code == 1 and "not in the PandasPlotBench layout" in res.output
+    res = CliRunner().invoke(app, ["eval", "compare", str(tmp_path / "nope"), str(tmp_path / "nope2")])
+    assert res.exit_code == 1 and "does not exist" in res.output

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from typer.testing import CliRunner
 from aesdata.cli import app
 from aesdata.eval.benchmarks import load_plotbench, plotbench_instructs
 from tests.llm_helpers import ServeProcess, build_tiny_chat_model
+from tests.vlm_double import ChatDouble, _chat
 
 FIXTURE = Path(__file__).parent / "fixtures" / "eval" / "pandasplotbench"
 RAISES = "import matplotlib.pyplot as plt\nplt.bar(df['nope'], df['sales'])"
@@ -55,6 +55,18 @@ def served() -> dict[str, Any]:
     server.stop()
 
 
+class PlotJudgeDouble(ChatDouble):
+    """TEST DOUBLE of a vision judge (no vision model runs on this machine): answers PandasPlotBench's
+    judge prompts in its format, vis 90 when a reference image came along, else task 60."""
+
+    def answer(self, body: dict[str, Any]) -> tuple[int, Any]:
+        with self._lock:
+            self.requests.append(body)
+        images = [p for p in body["messages"][-1]["content"] if p.get("type") == "image_url"]
+        score = 90 if len(images) == 2 else 60
+        return 200, _chat(f"The plots match in the main idea.\n[FINAL SCORE]: {score}")
+
+
 def _eval(served: dict[str, Any], model: str, out: Path, *extra: str) -> Any:
     args = ["eval", "pandasplotbench", "--model", model, "--llm-base-url", served["server"].base_url]
     args += ["--data", str(FIXTURE), "--limit", "10", "--out", str(out), "--max-tokens", "64", *extra]
@@ -86,15 +98,38 @@ def test_eval_and_compare_end_to_end(served: dict[str, Any], tmp_path: Path) -> 
     spec = (run_a / "eval_pipeline.yaml").read_text()
     assert "stage: eval_judge" in spec and "plugins:" in spec
 
-    # a second run of the same command resumes: no shard is redone, same eval.json figures
     shards = sorted((run_a / "stages").glob("*/shard-*.parquet"))
     mtimes = [p.stat().st_mtime_ns for p in shards]
-    t0 = time.perf_counter()
-    again = _eval(served, served["a"], run_a)
-    assert again.exit_code == 0, again.output
-    assert [p.stat().st_mtime_ns for p in shards] == mtimes and time.perf_counter() - t0 < 20
+
+    # with a judge VLM (a test double of one: no vision model runs here) the official vis/task scores come
+    # from the benchmark's own prompts and [FINAL SCORE] parsing; the rerun resumes: only eval_judge is redone
+    with PlotJudgeDouble() as judge:
+        judged = _eval(served, served["a"], run_a, "--judge-model", "vl", "--judge-base-url", judge.base_url)
+        assert judged.exit_code == 0, judged.output
+    assert [p.stat().st_mtime_ns for p in shards if "eval_judge" not in str(p)] == [
+        m for p, m in zip(shards, mtimes, strict=True) if "eval_judge" not in str(p)
+    ]
     assert json.loads((run_a / "manifest.json").read_text())["status"] == "complete"
-    assert json.loads((run_a / "eval.json").read_text())["per_task"] == doc["per_task"]
+    jdoc = json.loads((run_a / "eval.json").read_text())
+    plotted = [t for t in jdoc["per_task"] if t["official"]["has_plot"] and not t["official"]["wrong_lib"]]
+    n = len(plotted)
+    assert (
+        n >= 3 and len(judge.requests) == 2 * n
+    )  # a vis and a task request per plotted task, none for others
+    vis_req = next(r for r in judge.requests if len(r["messages"][1]["content"]) == 3)
+    assert vis_req["messages"][0]["content"] == plotbench_instructs()["system_prompt"]
+    assert vis_req["messages"][1]["content"][0]["text"] == plotbench_instructs()["judge_instruct_vis"]
+    gt = pq.read_table(FIXTURE / "data").to_pylist()[0]["plots_gt"][0]  # task 0's reference plot, sent second
+    assert any(r["messages"][1]["content"][-1]["image_url"]["url"].endswith(gt) for r in judge.requests)
+    # vis 90 and task 60 for each plotted task, 0 for the rest (no plot / wrong library, not asked):
+    # vis mean = int(90 n / 10), good = n / 10; task mean = int(60 n / 10), good = 0, bad = (10 - n) / 10
+    scores = jdoc["official"]["overall"]["scores"]
+    assert scores["vis"]["mean"] == int(90 * n / 10) and scores["vis"]["good"] == round(n / 10, 2)
+    assert scores["task"]["mean"] == int(60 * n / 10) and scores["task"]["good"] == 0.0
+    assert scores["task"]["bad"] == round((10 - n) / 10, 2) and jdoc["official"]["missing"] is None
+    assert jdoc["official"]["judge_model"] == "vl" and jdoc["primary_metric"].startswith(
+        "PandasPlotBench vis"
+    )
 
     res_b = _eval(served, served["b"], run_b)
     assert res_b.exit_code == 0, res_b.output
@@ -106,7 +141,7 @@ def test_eval_and_compare_end_to_end(served: dict[str, Any], tmp_path: Path) -> 
     page = tmp_path / "compare.html"
     cmp = CliRunner().invoke(app, ["eval", "compare", str(run_a), str(run_b), "--out", str(page)])
     assert cmp.exit_code == 0, cmp.output
-    assert "overall" in cmp.output and "Page:" in cmp.output
+    assert "overall" in cmp.output and "B wins" in cmp.output and "Page:" in cmp.output
     text = page.read_text()
     assert text.count('class="task"') == 10 and "biggest differences first" in text
     assert text.count("data:image/webp;base64,") >= 4 and "no render (exec_error)" in text

@@ -155,7 +155,8 @@ def test_webgen_accuracy_known_answer() -> None:
 def test_artifacts_parse_and_extract() -> None:
     assert metrics.artifacts_parse_score('```json\n{"Overall Score": "35"}\n``` Reason: ...') == 35.0
     assert metrics.artifacts_parse_score('{"Overall Score": 20} ... {"Overall Score": 72.5}') == 72.5  # last
-    assert metrics.artifacts_parse_score('{"总体打分": "60-70"}') == 60.0  # a range: its lower bound, as released
+    # a range: its lower bound, as released
+    assert metrics.artifacts_parse_score('{"总体打分": "60-70"}') == 60.0
     assert metrics.artifacts_parse_score("no json") is None
     page = "text <html><body>a</body></html> more <html lang='en'><p>b</p></html> <svg><g/></svg>"
     assert (

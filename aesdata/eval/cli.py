@@ -35,17 +35,20 @@ def print_eval(console: Console, doc: dict[str, Any]) -> None:
     """The official and offline figures of an ``eval.json``, per category, as tables."""
     off = doc["official"]
     t = Table(title=f"{doc['title']}: official metric ({doc['tasks']} tasks, model {doc['model']})")
-    t.add_column("category", overflow="fold")
+    groups = {**off["by_category"], "overall": off["overall"]}
+    t.add_column("category", overflow="fold", min_width=min(24, max(len(c) for c in groups)))
     t.add_column("official", overflow="fold")
-    for cat, stats in {**off["by_category"], "overall": off["overall"]}.items():
+    for cat, stats in groups.items():
         t.add_row(cat, escape(_official_line(stats)))
     console.print(t)
     if off.get("missing"):
         console.print(f"[yellow]Not computed:[/] {escape(off['missing'])}")
     o = Table(title=doc["offline"]["label"])
-    for col in ("category", "tasks", "exec pass", "design 0..100", "interactivity 0..1"):
-        o.add_column(col, overflow="fold")
-    for cat, f in {**doc["offline"]["by_category"], "overall": doc["offline"]["overall"]}.items():
+    rows = {**doc["offline"]["by_category"], "overall": doc["offline"]["overall"]}
+    o.add_column("category", overflow="fold", min_width=min(24, max(len(c) for c in rows)))
+    for col in ("tasks", "exec pass", "design 0..100", "interactivity 0..1"):
+        o.add_column(col, justify="right")
+    for cat, f in rows.items():
         o.add_row(
             cat, str(f["tasks"]), _fmt(f["exec_pass_rate"]), _fmt(f["design"]), _fmt(f["interactivity"])
         )

@@ -111,12 +111,14 @@ def compare_docs(a: dict[str, Any], b: dict[str, Any], tie: float = 0.0) -> dict
 
 
 def print_comparison(console: Console, result: dict[str, Any]) -> None:
-    """The per-category table of ``compare_docs``' result."""
+    """The per-category table of ``compare_docs``' result (the offline figures are on the page)."""
     ma, mb = result["run_a"]["model"], result["run_b"]["model"]
-    t = Table(title=f"{result['title']}: A = {ma} vs B = {mb} ({result['metric']})")
-    for col in ("category", "tasks", "A mean", "B mean", "A wins", "B wins", "ties", "A design", "B design"):
-        t.add_column(col, overflow="fold")
-    for g in [*result["categories"], result["overall"]]:
+    t = Table(title=f"{result['title']}: A = {ma} vs B = {mb}, by {result['metric']}")
+    groups = [*result["categories"], result["overall"]]
+    t.add_column("category", overflow="fold", min_width=min(24, max(len(g["category"]) for g in groups)))
+    for col in ("tasks", "A mean", "B mean", "A wins", "B wins", "ties"):
+        t.add_column(col, justify="right")
+    for g in groups:
         t.add_row(
             g["category"],
             str(g["tasks"]),
@@ -125,8 +127,6 @@ def print_comparison(console: Console, result: dict[str, Any]) -> None:
             str(g["wins_a"]),
             str(g["wins_b"]),
             str(g["ties"]),
-            _num((g["offline_a"] or {}).get("design")),
-            _num((g["offline_b"] or {}).get("design")),
         )
     console.print(t)
 

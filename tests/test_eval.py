@@ -202,3 +202,49 @@ def test_eval_errors_are_one_paragraph(tmp_path: Path) -> None:
     assert res.exit_code == 1 and "not in the PandasPlotBench layout" in res.output
     res = CliRunner().invoke(app, ["eval", "compare", str(tmp_path / "nope"), str(tmp_path / "nope2")])
     assert res.exit_code == 1 and "does not exist" in res.output
+
+
+def test_train_recipe_ends_with_an_eval(served: dict[str, Any], tmp_path: Path) -> None:
+    """A recipe's ``eval:`` key scores the trained checkpoint (transformers backend, in-process)."""
+    import yaml
+
+    from aesdata.train.recipe import load_recipe
+    from aesdata.train.run import run_recipe
+
+    (msgs, reply) = _convs({0: pq.read_table(FIXTURE / "data").to_pylist()[0]["code_plot"]})[0]
+    data = tmp_path / "sft.jsonl"
+    row = {"prompt": msgs, "completion": [{"role": "assistant", "content": reply}]}
+    data.write_text("\n".join(json.dumps(row) for _ in range(4)) + "\n")
+    recipe = tmp_path / "r.yaml"
+    body = {
+        "recipe": "sft",
+        "model": {"name_or_path": served["a"]},
+        "dataset": {"path": str(data)},
+        "training": {
+            "output_dir": str(tmp_path / "ckpt"),
+            "max_steps": 2,
+            "learning_rate": 1e-6,
+            "per_device_train_batch_size": 2,
+            "gradient_accumulation_steps": 1,
+            "max_length": 1024,
+            "save_strategy": "no",
+        },
+        "eval": {
+            "benchmark": "pandasplotbench",
+            "data": str(FIXTURE),
+            "limit": 2,
+            "max_tokens": 64,
+            "device": "cpu",
+        },
+    }
+    recipe.write_text(yaml.safe_dump(body))
+    result = run_recipe(load_recipe(recipe))
+    ev = result.record["eval"]
+    assert ev["benchmark"] == "pandasplotbench" and Path(ev["eval_json"]).is_file()
+    doc = json.loads(Path(ev["eval_json"]).read_text())
+    assert doc["tasks"] == 2 and doc["model"] == str(tmp_path / "ckpt")
+    assert ev["official"]["tasks"] == 2 and ev["offline"]["tasks"] == 2
+    saved = json.loads((tmp_path / "ckpt" / "aesdata_train.json").read_text())
+    assert saved["status"] == "complete" and saved["eval"]["run"] == str(
+        tmp_path / "ckpt" / "eval_pandasplotbench"
+    )

@@ -3,7 +3,7 @@ on loopback, resume, ``eval.json``, and ``aesdata eval compare`` (table + page, 
 
 The benchmark's 175 tasks are on the Hugging Face Hub, which tests cannot reach: the data is the hand-made
 fixture in the published layout (``tests/fixtures/eval/make_pandasplotbench.py``). Model A is taught the
-fixture's reference scripts for tasks 0-2; model B a wrong chart for task 0, a script that raises for task 1
+fixture's reference scripts for tasks 0-2 (and one web page, for the OpenDesign path); model B a wrong chart for task 0, a script that raises for task 1
 and the reference for task 2; on the other tasks both answer whatever a random tiny model says.
 """
 
@@ -20,11 +20,13 @@ from typer.testing import CliRunner
 
 from aesdata.cli import app
 from aesdata.eval.benchmarks import load_plotbench, plotbench_instructs
-from tests.llm_helpers import ServeProcess, build_tiny_chat_model
+from aesdata.generate.prompts import system_prompt
+from tests.llm_helpers import HTML_REPLY, ServeProcess, build_tiny_chat_model
 from tests.vlm_double import ChatDouble, _chat
 
 FIXTURE = Path(__file__).parent / "fixtures" / "eval" / "pandasplotbench"
 RAISES = "import matplotlib.pyplot as plt\nplt.bar(df['nope'], df['sales'])"
+PAGE = "A page about coffee."  # model A answers it with a small HTML page (HTML_REPLY)
 WRONG_CHART = "import matplotlib.pyplot as plt\nplt.plot(df['sales'], color='black')"
 
 
@@ -48,7 +50,11 @@ def served() -> dict[str, Any]:
     torch.set_num_threads(1)  # two cores shared with the server and the renderers: no thread oversubscription
     refs = {int(r["id"]): r["code_plot"] for r in pq.read_table(FIXTURE / "data").to_pylist()}
     root = Path(tempfile.mkdtemp(prefix="aesdata-eval-models-"))
-    a = build_tiny_chat_model(root / "model_a", convs=_convs({0: refs[0], 1: refs[1], 2: refs[2]}))
+    page = (
+        [{"role": "system", "content": system_prompt("html", "website")}, {"role": "user", "content": PAGE}],
+        HTML_REPLY,
+    )
+    a = build_tiny_chat_model(root / "model_a", convs=[*_convs({0: refs[0], 1: refs[1], 2: refs[2]}), page])
     b = build_tiny_chat_model(root / "model_b", convs=_convs({0: WRONG_CHART, 1: RAISES, 2: refs[2]}))
     server = ServeProcess(a, root / "serve.log", force_model=False)
     yield {"server": server, "a": str(a), "b": str(b), "root": root}
@@ -248,3 +254,33 @@ def test_train_recipe_ends_with_an_eval(served: dict[str, Any], tmp_path: Path) 
     assert saved["status"] == "complete" and saved["eval"]["run"] == str(
         tmp_path / "ckpt" / "eval_pandasplotbench"
     )
+
+
+def test_opendesign_eval_html_with_judge(served: dict[str, Any], tmp_path: Path) -> None:
+    """The HTML path: OpenDesign tasks -> a page from the tiny chat model -> sealed Chromium -> the OpenDesign
+    rubric through the VLM judge (a test double grading the screenshot's pixels) -> official stats."""
+    data = tmp_path / "opendesign.jsonl"
+    rows = [
+        {"id": 1, "prompt": PAGE, "category": "Website"},
+        {"id": 2, "prompt": "A 3D scene of a spinning cube.", "category": "3D Design"},
+    ]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    model = served["a"]
+    with ChatDouble() as judge:
+        args = ["eval", "opendesign", "--model", model, "--llm-base-url", served["server"].base_url]
+        args += ["--data", str(data), "--out", str(tmp_path / "od"), "--max-tokens", "64"]
+        args += ["--judge-model", "vl", "--judge-base-url", judge.base_url]
+        res = CliRunner().invoke(app, args)
+        assert res.exit_code == 0, res.output
+    doc = json.loads((tmp_path / "od" / "eval.json").read_text())
+    tasks = {t["task_id"]: t for t in doc["per_task"]}
+    assert tasks["1"]["render_status"] == "ok" and tasks["1"]["category"] == "Website"
+    total = tasks["1"]["official"]["total"]
+    assert total is not None and 0 <= total <= 100 and tasks["1"]["official"]["rubric"] == "opendesign@1"
+    # the second task's reply had no page: not graded, counts 0 (never a blank stand-in)
+    assert tasks["2"]["official"]["total"] is None and tasks["2"]["official"]["failed_render"]
+    web = doc["official"]["by_category"]["Website"]
+    assert web["total"] == round(total, 2) and web["good_rate"] == (1.0 if total >= 75 else 0.0)
+    assert doc["official"]["overall"]["total"] == round(total / 2, 2) and doc["official"]["missing"] is None
+    assert doc["offline"]["by_category"]["Website"]["interactivity"] is not None
+    assert len(judge.requests) == 1  # only the rendered page was sent to the judge

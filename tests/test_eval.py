@@ -150,7 +150,9 @@ def test_eval_and_compare_end_to_end(served: dict[str, Any], tmp_path: Path) -> 
     assert "overall" in cmp.output and "B wins" in cmp.output and "Page:" in cmp.output
     text = page.read_text()
     assert text.count('class="task"') == 10 and "biggest differences first" in text
-    assert text.count("data:image/webp;base64,") >= 4 and "no render (exec_error)" in text
+    assert text.count("data:image/webp;base64,") >= 4 + 10 and "no render (exec_error)" in text
+    assert text.count("reference (the benchmark") == 10 and "Official metric" in text  # + ground truth plots
+    assert "missing: vis and task scores" in text  # B ran without a judge
     # task 1 (A drew the reference, B's script raised) is among the biggest differences
     first = text.index('class="task"')
     assert text.index("task 1</span>") < text.index("task 9</span>") and first > 0

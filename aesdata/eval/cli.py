@@ -39,7 +39,7 @@ def print_eval(console: Console, doc: dict[str, Any]) -> None:
     t.add_column("category", overflow="fold", min_width=min(24, max(len(c) for c in groups)))
     t.add_column("official", overflow="fold")
     for cat, stats in groups.items():
-        t.add_row(cat, escape(_official_line(stats)))
+        t.add_row(cat, escape(official_line(stats)))
     console.print(t)
     if off.get("missing"):
         console.print(f"[yellow]Not computed:[/] {escape(off['missing'])}")
@@ -55,7 +55,8 @@ def print_eval(console: Console, doc: dict[str, Any]) -> None:
     console.print(o)
 
 
-def _official_line(stats: dict[str, Any] | None) -> str:
+def official_line(stats: dict[str, Any] | None) -> str:
+    """A benchmark's official figures (a nested dict) as one readable line."""
     if not stats:
         return "-"
     parts = []

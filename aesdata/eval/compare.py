@@ -11,6 +11,7 @@ first.
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import statistics
@@ -149,9 +150,11 @@ def _shots(run: Path, ids: list[str]) -> dict[str, dict[str, Any]]:
     out = {}
     for rid, instruction, meta_json, shot, status, error in rows:
         png = shot.get("bytes") if isinstance(shot, dict) else None
-        task_text = (json.loads(meta_json or "{}").get("eval") or {}).get("task_text")
+        meta = json.loads(meta_json or "{}").get("eval") or {}
+        task_text, refs = meta.get("task_text"), meta.get("plots_gt") or []
         out[rid] = {
             "instruction": " ".join(task_text) if task_text else instruction,
+            "reference": thumbnail(base64.b64decode(refs[0]), width=460, max_ratio=0.9) if refs else None,
             "thumb": thumbnail(png, width=460, max_ratio=0.9) if png else None,
             "status": status,
             "error": (error or "")[:200],
@@ -190,6 +193,10 @@ tr.overall td { font-weight:700; border-bottom:none; }
 .delta.tie { background:#f1f5f9; color:var(--muted); }
 .instr { color:#334155; font-size:13px; margin:6px 0 12px; max-height:4.5em; overflow:hidden; }
 .pair { display:grid; grid-template-columns:1fr 1fr; gap:16px; }
+.pair.ref { grid-template-columns:1fr 1fr 1fr; }
+.side.r .bar { background:#f1f5f9; color:#334155; }
+.official { display:grid; grid-template-columns:1fr 1fr; gap:16px; font-size:13px; }
+.official b { display:block; margin-bottom:2px; }
 .side { border:1px solid var(--line); border-radius:10px; overflow:hidden; }
 .side .bar { display:flex; justify-content:space-between; padding:6px 10px; font-size:12.5px; font-weight:600; }
 .side.a .bar { background:#f0f9ff; color:#0369a1; } .side.b .bar { background:#f5f3ff; color:#6d28d9; }
@@ -197,6 +204,14 @@ tr.overall td { font-weight:700; border-bottom:none; }
 .fail { padding:28px 14px; color:var(--bad); font-size:13px; text-align:center; background:#fef2f2; }
 .win { outline:3px solid var(--good); }
 """
+
+
+def _official_text(official: dict[str, Any]) -> str:
+    """One line of a run's official overall figures, or what is missing."""
+    from aesdata.eval.cli import official_line
+
+    line = official_line(official.get("overall"))
+    return line + (f" (missing: {official['missing']})" if official.get("missing") else "")
 
 
 def render_page(result: dict[str, Any], shots_a: dict[str, Any], shots_b: dict[str, Any]) -> str:
@@ -230,12 +245,17 @@ def render_page(result: dict[str, Any], shots_a: dict[str, Any], shots_b: dict[s
                 f'<div class="side {side}{" win" if win else ""}"><div class="bar"><span>{side.upper()}: '
                 f"{ma if side == 'a' else mb}</span><span>{score:.1f}</span></div>{body}</div>"
             )
+        if sa.get("reference"):
+            sides.append(
+                '<div class="side r"><div class="bar"><span>reference (the benchmark\'s ground truth)</span>'
+                f'</div><img alt="reference" src="{sa["reference"]}"></div>'
+            )
         cards.append(
             f'<div class="task"><div class="head"><div><span class="id">task {e(str(t["task_id"]))}</span>'
             f'<span class="cat">{e(t["category"])}</span></div><span class="delta {t["winner"]}">'
             f"{label} · B − A {t['diff']:+.1f}</span></div>"
             f'<div class="instr">{e((sa.get("instruction") or "")[:600])}</div>'
-            f'<div class="pair">{"".join(sides)}</div></div>'
+            f'<div class="pair{" ref" if sa.get("reference") else ""}">{"".join(sides)}</div></div>'
         )
     o = result["overall"]
     return (
@@ -250,6 +270,9 @@ def render_page(result: dict[str, Any], shots_a: dict[str, Any], shots_b: dict[s
         'benchmark\'s metric</small></h2><div class="panel"><table><tr><th>category</th><th>tasks</th>'
         "<th>A mean</th><th>B mean</th><th>A wins</th><th>B wins</th><th>ties</th><th>A design</th>"
         f"<th>B design</th></tr>{''.join(rows)}</table></div>"
+        "<h2>Official metric <small>the benchmark's own formula over all tasks of each run</small></h2>"
+        f'<div class="panel official"><div><b>A: {ma}</b>{e(_official_text(result["official_a"]))}</div>'
+        f"<div><b>B: {mb}</b>{e(_official_text(result['official_b']))}</div></div>"
         f"<h2>Tasks <small>biggest differences first</small></h2>{''.join(cards)}</main></body></html>"
     )
 

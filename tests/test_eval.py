@@ -25,6 +25,7 @@ from tests.llm_helpers import HTML_REPLY, ServeProcess, build_tiny_chat_model
 from tests.vlm_double import ChatDouble, _chat
 
 FIXTURE = Path(__file__).parent / "fixtures" / "eval" / "pandasplotbench"
+FORMATS = Path(__file__).parent / "fixtures" / "formats"
 RAISES = "import matplotlib.pyplot as plt\nplt.bar(df['nope'], df['sales'])"
 PAGE = "A page about coffee."  # model A answers it with a small HTML page (HTML_REPLY)
 WRONG_CHART = "import matplotlib.pyplot as plt\nplt.plot(df['sales'], color='black')"
@@ -286,3 +287,81 @@ def test_opendesign_eval_html_with_judge(served: dict[str, Any], tmp_path: Path)
     assert doc["official"]["overall"]["total"] == round(total / 2, 2) and doc["official"]["missing"] is None
     assert doc["offline"]["by_category"]["Website"]["interactivity"] is not None
     assert len(judge.requests) == 1  # only the rendered page was sent to the judge
+
+
+class GradeDouble(ChatDouble):
+    """TEST DOUBLE of a vision judge: answers WebGen-Bench's appearance prompt with a grade and
+    ArtifactsBench's checklist prompt with an overall score, in each benchmark's reply format."""
+
+    def answer(self, body: dict[str, Any]) -> tuple[int, Any]:
+        with self._lock:
+            self.requests.append(body)
+        text = body["messages"][-1]["content"][0]["text"]
+        if "Overall Score" in text:
+            return 200, _chat('```json\n{\n  "Overall Score": "55"\n}\n``` Reason: solid.')
+        return 200, _chat("Analysis: clean layout.\n\nGrade: 4")
+
+
+def test_eval_judge_webgen_and_artifacts(tmp_path: Path) -> None:
+    """``eval_judge`` with each benchmark's own prompt and parsing (stage run directly on rendered rows)."""
+    import asyncio
+    import io
+
+    import pyarrow as pa
+    from PIL import Image
+
+    from aesdata.eval.benchmarks import load_artifacts, load_webgen
+    from aesdata.eval.stages import EvalJudge, EvalJudgeConfig, EvalVLMConfig
+    from aesdata.stage import StageContext
+
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), "navy").save(buf, "PNG")
+    png = {"bytes": buf.getvalue(), "path": None}
+    checkout = tmp_path / "WebGen-Bench"
+    (checkout / "data").mkdir(parents=True)
+    (checkout / "data" / "test.jsonl").write_text((FORMATS / "webgen_bench.jsonl").read_text())
+    (checkout / "src" / "grade_appearance_bolt_diy").mkdir(parents=True)
+    (checkout / "src" / "grade_appearance_bolt_diy" / "prompt.py").write_text(
+        'appearance_prompt = """Grade the page built for: {instruction}\\nGrade: [1-5]"""\n'
+    )
+    art = tmp_path / "artifacts_bench.json"
+    art.write_text(
+        json.dumps([{"index": 3, "question": "Make a clock.", "checklist": "CHECK-1", "class": "GAME"}])
+    )
+    ctx = StageContext(spec_dir=tmp_path, run_dir=tmp_path, stage_dir=tmp_path / "s")
+
+    def judge(bench: str, path: Path, rows: list[dict[str, Any]], base_url: str) -> list[dict[str, Any]]:
+        cfg = EvalJudgeConfig(
+            benchmark=bench, path=str(path), vlm=EvalVLMConfig(model="vl", base_url=base_url)
+        )
+        stage = EvalJudge(cfg, ctx)
+        for r in rows:
+            r.update(code="<html></html>", response="<html><body>x</body></html>", render_status="ok")
+            r.update(screenshot=png, screenshot_viewport=png)
+
+        async def go() -> pa.Table:
+            await stage.asetup()
+            try:
+                return await stage.aprocess(pa.Table.from_pylist(rows))
+            finally:
+                await stage.ateardown()
+
+        return asyncio.run(go()).to_pylist()
+
+    with GradeDouble() as dbl:
+        web = judge("webgen_bench", checkout, load_webgen(checkout, 1), dbl.base_url)
+        (req,) = dbl.requests
+        assert req["messages"][0]["content"] == "You are a helpful assistant."
+        assert req["messages"][1]["content"][0]["text"].startswith(
+            "Grade the page built for: Please implement"
+        )
+        art_rows = judge("artifactsbench", art, load_artifacts(art, None), dbl.base_url)
+        areq = dbl.requests[1]
+        assert areq["temperature"] == 0.7 and "CHECK-1" in areq["messages"][1]["content"][0]["text"]
+        assert "<html><body>x</body></html>" in areq["messages"][1]["content"][0]["text"]  # the whole answer
+    w = json.loads(web[0]["eval_scores_json"])
+    assert w["grade"] == 4 and w["ui_cases"] >= 2 and w["ui_accuracy"] is None and web[0]["eval_category"]
+    a = json.loads(art_rows[0]["eval_scores_json"])
+    assert (
+        a["score"] == 55.0 and art_rows[0]["eval_category"] == "GAME" and art_rows[0]["eval_task_id"] == "3"
+    )

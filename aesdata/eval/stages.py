@@ -67,13 +67,18 @@ class EvalTasks(Stage):
     outputs = _IDENTITY
     config: EvalTasksConfig
 
+    def __init__(self, config: EvalTasksConfig, context: Any) -> None:
+        super().__init__(config, context)
+        self._tasks: list[dict[str, Any]] | None = None
+
     def _path(self) -> Path | None:
         return (self.context.spec_dir / self.config.path).resolve() if self.config.path else None
 
     def _rows(self) -> list[dict[str, Any]]:
-        if not hasattr(self, "_cache"):
-            self._cache = get_benchmark(self.config.benchmark).load(self._path(), self.context.limit)
-        return self._cache
+        """The benchmark's task rows, loaded once (the fingerprint and ``read`` both need them)."""
+        if self._tasks is None:
+            self._tasks = get_benchmark(self.config.benchmark).load(self._path(), self.context.limit)
+        return self._tasks
 
     def fingerprint_extra(self) -> dict[str, Any]:
         """The tasks' content: an edited or re-downloaded benchmark redoes the run."""

@@ -64,9 +64,16 @@ def read_rows(run: Path) -> list[dict[str, Any]]:
             f"{run} is not a finished eval run (no eval_judge step).", "Run `aesdata eval <benchmark>` first."
         )
     cols = [c for c in _COLUMNS if c in have]
-    cur = con.execute(f"SELECT {', '.join(cols)} FROM samples ORDER BY eval_task_id")
+    cur = con.execute(f"SELECT {', '.join(cols)} FROM samples")
     names = [d[0] for d in cur.description]
     rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    rows.sort(
+        key=lambda r: (
+            (0, int(r["eval_task_id"]), "")
+            if str(r["eval_task_id"]).isdigit()
+            else (1, 0, str(r["eval_task_id"]))
+        )
+    )
     for r in rows:
         r["scores"] = json.loads(r.pop("eval_scores_json") or "{}")
     return rows

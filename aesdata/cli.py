@@ -358,6 +358,11 @@ def assets_prefetch(
     out.print(f"{counts['pages']} pages, {counts['urls']} CDN URLs: {answered or 'nothing to fetch'}")
 
 
+from aesdata.eval.cli import eval_app  # noqa: E402  (issue 20: `aesdata eval <benchmark>` / `compare`)
+
+app.add_typer(eval_app, name="eval")
+
+
 def main() -> None:  # pragma: no cover - console entry
     """Entry point for ``python -m aesdata``."""
     app()

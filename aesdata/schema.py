@@ -142,6 +142,16 @@ _GROUPS: dict[str, list[tuple[str, pa.DataType, str]]] = {
         ),
         ("is_representative", pa.bool_(), "kept as the cluster's representative by selection"),
     ],
+    "eval": [
+        ("eval_benchmark", pa.string(), "benchmark this row answers (aesdata eval)"),
+        ("eval_task_id", pa.string(), "the benchmark's own task id"),
+        ("eval_category", pa.string(), "the benchmark's own category of the task"),
+        (
+            "eval_scores_json",
+            pa.string(),
+            "the benchmark's official per-task scores, judge replies, judge and prompt ids, as JSON",
+        ),
+    ],
     "selection": [
         ("selected", pa.bool_(), "kept in the exported dataset"),
         ("drop_reason", pa.string(), "the first rule that dropped it (null when selected)"),

@@ -97,14 +97,18 @@ def taught_conversations() -> list[tuple[list[dict[str, str]], str]]:
     return convs
 
 
-def build_tiny_chat_model(out: Path, steps: int = 300) -> Path:
-    """Train and save the tiny chat model into ``out``; return ``out``. About 10-20 s on 2 CPU cores."""
+def build_tiny_chat_model(
+    out: Path, steps: int = 300, convs: list[tuple[list[dict[str, str]], str]] | None = None
+) -> Path:
+    """Train and save the tiny chat model into ``out``; return ``out``. About 10-20 s on 2 CPU cores.
+
+    ``convs``: the (prompt messages, reply) pairs to teach (default: ``taught_conversations()``)."""
     import torch
     from tokenizers import ByteLevelBPETokenizer
     from transformers import AutoTokenizer, PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
 
     torch.manual_seed(0)
-    convs = taught_conversations()
+    convs = convs or taught_conversations()
     texts = [m["content"] for msgs, _ in convs for m in msgs] + [r for _, r in convs]
     bpe = ByteLevelBPETokenizer()
     bpe.train_from_iterator(
@@ -178,9 +182,11 @@ def free_port() -> int:
 
 
 class ServeProcess:
-    """``transformers serve`` for a local model folder, offline, on loopback. ``base_url`` ends in ``/v1``."""
+    """``transformers serve`` for a local model folder, offline, on loopback. ``base_url`` ends in ``/v1``.
 
-    def __init__(self, model_dir: Path, log: Path) -> None:
+    ``force_model=False`` serves any local model folder a request names (loaded on first use)."""
+
+    def __init__(self, model_dir: Path, log: Path, force_model: bool = True) -> None:
         self.port = free_port()
         self.model = str(model_dir)
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
@@ -191,7 +197,7 @@ class ServeProcess:
             [
                 str(exe),
                 "serve",
-                self.model,
+                *([self.model] if force_model else []),
                 "--host",
                 "127.0.0.1",
                 "--port",

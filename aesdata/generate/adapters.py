@@ -109,6 +109,18 @@ def _opendesign(r: dict[str, Any], source: str, kind: str | None, category: str 
     )
 
 
+#: WebGen-Bench ``application_type`` -> aesdata category (the system prompt); other types are websites
+WEBGEN_CATEGORIES = {
+    "Browser-Based Games": "game_dev",
+    "Analytics Platforms/Dashboards": "data_visualization",
+}
+
+
+def webgen_category(application_type: str | None) -> str:
+    """aesdata's category for a WebGen-Bench ``application_type`` (games, dashboards; else ``website``)."""
+    return WEBGEN_CATEGORIES.get(str(application_type or "").strip(), "website")
+
+
 def _webgen(r: dict[str, Any], source: str, kind: str | None, category: str | None) -> SourceRecord:
     instr = _text(r.get("instruction"))
     used = {"id", "instruction", "Category", "application_type", "ui_instruct"}
@@ -119,9 +131,8 @@ def _webgen(r: dict[str, Any], source: str, kind: str | None, category: str | No
         "ui_instruct": r.get("ui_instruct"),
         **_meta(r, used),
     }
-    return SourceRecord(
-        instruction_id("html", instr), "html", normalize_category(category or "website"), instr, source, meta
-    )
+    cat = normalize_category(category) if category else webgen_category(r.get("application_type"))
+    return SourceRecord(instruction_id("html", instr), "html", cat, instr, source, meta)
 
 
 def pandasplotbench_instruction(description: str, style: str, code_data: str) -> str:

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 
 from aesdata.configfile import describe, line_of, read_yaml, shipped
 from aesdata.errors import AesdataError
+from aesdata.eval.after_train import EvalAfterTraining
 from aesdata.judges.runner import JudgeConfig
 
 
@@ -287,6 +288,9 @@ class _RecipeBase(_Strict):
         description="'full' fine-tunes every weight (the paper); 'lora' trains a peft adapter.",
     )
     lora: LoraSpec = Field(default_factory=LoraSpec, description="Adapter settings when tuning is 'lora'.")
+    eval: EvalAfterTraining | None = Field(
+        default=None, description="Run `aesdata eval` on the trained model when training ends (issue 20)."
+    )
 
 
 class SFTRecipe(_RecipeBase):

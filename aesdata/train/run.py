@@ -169,6 +169,11 @@ def run_recipe(loaded: LoadedRecipe) -> TrainResult:
             log_history=trainer.state.log_history,
         )
         atomic_write_json(path, record)
+    if recipe.eval is not None:  # issue 20: the recipe ends with benchmark numbers
+        from aesdata.eval.after_train import eval_trained_model
+
+        record["eval"] = eval_trained_model(recipe.eval, out)
+        atomic_write_json(path, record)
     return TrainResult(out, path, record)
 
 

@@ -10,7 +10,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from aesdata.cli_errors import friendly
 from aesdata.eval.benchmarks import BENCHMARKS
+from aesdata.eval.summary import fmt_value, official_line
 
 eval_app = typer.Typer(
     help="Score a model on a benchmark (PandasPlotBench, OpenDesign, WebGen-Bench, ArtifactsBench) and "
@@ -19,16 +21,6 @@ eval_app = typer.Typer(
 )
 out = Console()
 err = Console(stderr=True)
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.3g}" if abs(value) < 1 else f"{value:.2f}"
-    if isinstance(value, dict):
-        return ", ".join(f"{k} {_fmt(v)}" for k, v in value.items() if not isinstance(v, dict | list))
-    return str(value)
 
 
 def print_eval(console: Console, doc: dict[str, Any]) -> None:
@@ -50,24 +42,13 @@ def print_eval(console: Console, doc: dict[str, Any]) -> None:
         o.add_column(col, justify="right")
     for cat, f in rows.items():
         o.add_row(
-            cat, str(f["tasks"]), _fmt(f["exec_pass_rate"]), _fmt(f["design"]), _fmt(f["interactivity"])
+            cat,
+            str(f["tasks"]),
+            fmt_value(f["exec_pass_rate"]),
+            fmt_value(f["design"]),
+            fmt_value(f["interactivity"]),
         )
     console.print(o)
-
-
-def official_line(stats: dict[str, Any] | None) -> str:
-    """A benchmark's official figures (a nested dict) as one readable line."""
-    if not stats:
-        return "-"
-    parts = []
-    for k, v in stats.items():
-        if k == "scores":
-            parts += [f"{name}: {_fmt(s)}" for name, s in v.items()]
-        elif isinstance(v, dict):
-            parts.append(f"{k}: {_fmt(v)}")
-        else:
-            parts.append(f"{k} {_fmt(v)}")
-    return "; ".join(parts)
 
 
 def _make_command(name: str) -> None:
@@ -105,7 +86,6 @@ def _make_command(name: str) -> None:
         ray_address: Annotated[str | None, typer.Option("--ray-address")] = None,
         workers: Annotated[int | None, typer.Option(help="Worker processes per stage.", min=1)] = None,
     ) -> None:
-        from aesdata.cli import friendly
         from aesdata.eval.run import EvalOptions, run_eval
 
         @friendly
@@ -148,7 +128,6 @@ def compare(
     tie: Annotated[float, typer.Option(help="Differences up to this are ties (primary score units).")] = 0.0,
 ) -> None:
     """Per category side by side, per-task wins/losses/ties, and a page with both renders of each task."""
-    from aesdata.cli import friendly
     from aesdata.eval.compare import compare_runs, print_comparison
 
     @friendly

@@ -208,7 +208,7 @@ tr.overall td { font-weight:700; border-bottom:none; }
 
 def _official_text(official: dict[str, Any]) -> str:
     """One line of a run's official overall figures, or what is missing."""
-    from aesdata.eval.cli import official_line
+    from aesdata.eval.summary import official_line
 
     line = official_line(official.get("overall"))
     return line + (f" (missing: {official['missing']})" if official.get("missing") else "")

@@ -197,3 +197,29 @@ def write_eval_json(run: Path) -> tuple[Path, dict[str, Any]]:
     path = run / "eval.json"
     atomic_write_json(path, doc)
     return path, doc
+
+
+def fmt_value(value: Any) -> str:
+    """A figure for tables: 3 significant digits below 1, 2 decimals above; dicts as ``k v`` pairs."""
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 1 else f"{value:.2f}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {fmt_value(v)}" for k, v in value.items() if not isinstance(v, dict | list))
+    return str(value)
+
+
+def official_line(stats: dict[str, Any] | None) -> str:
+    """A benchmark's official figures (a nested dict) as one readable line."""
+    if not stats:
+        return "-"
+    parts = []
+    for k, v in stats.items():
+        if k == "scores":
+            parts += [f"{name}: {fmt_value(s)}" for name, s in v.items()]
+        elif isinstance(v, dict):
+            parts.append(f"{k}: {fmt_value(v)}")
+        else:
+            parts.append(f"{k} {fmt_value(v)}")
+    return "; ".join(parts)

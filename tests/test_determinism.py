@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 
 from aesdata.judges import interactive, runner
-from aesdata.judges.reward import RewardJudge, reward_functions
 from aesdata.judges.runner import JudgeConfig, Judges
 from aesdata.query import run_sql
 from aesdata.render.browser_pool import BrowserPool, RenderConfig
 from aesdata.render.html import render_html, render_many
+from aesdata.train.rewards import RewardJudge, reward_functions
 from tests.frame_helpers import cli
 from tests.render_helpers import LoopPool
 

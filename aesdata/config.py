@@ -25,21 +25,10 @@ class StageConfig(BaseModel):
     tuning_keys: ClassVar[tuple[str, ...]] = ()
 
 
-def fingerprint_dict(config: BaseModel, extra_tuning: tuple[str, ...] = ()) -> dict[str, Any]:
-    """``config`` as JSON-able values without its tuning keys, recursively through nested configs.
-
-    ``extra_tuning``: more dotted key paths to leave out (``"render.concurrency"``), for config classes
-    that cannot declare their own.
-    """
+def fingerprint_dict(config: BaseModel) -> dict[str, Any]:
+    """``config`` as JSON-able values without its tuning keys, recursively through nested configs."""
     data = config.model_dump(mode="json")
     _strip(config, data)
-    for path in extra_tuning:
-        *parents, last = path.split(".")
-        node: Any = data
-        for key in parents:
-            node = node.get(key) if isinstance(node, dict) else None
-        if isinstance(node, dict):
-            node.pop(last, None)
     return data
 
 

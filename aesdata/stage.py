@@ -103,9 +103,6 @@ class Stage:
     outputs: ClassVar[tuple[str, ...]] = ()
     #: bump when the stage's behaviour changes so that finished runs redo it
     version: ClassVar[str] = "1"
-    #: dotted config key paths that change speed, not output, inside nested configs whose class cannot
-    #: declare its own ``StageConfig.tuning_keys``: left out of the fingerprint
-    tuning_keys: ClassVar[tuple[str, ...]] = ()
     #: build-time overrides this stage takes (``aesdata build --model X``): override name -> config key
     #: path. ``load_pipeline(path, overrides)`` writes them into the step's config, so they are validated,
     #: fingerprinted, recorded in the manifest and pickled to remote workers with the config.

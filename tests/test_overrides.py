@@ -76,8 +76,13 @@ def test_model_override_changes_the_generator_only(tmp_path: Path, monkeypatch: 
     a = [p.fingerprint for p in plan_build(plain, RunDir(tmp_path / "r"), None)]
     b = [p.fingerprint for p in plan_build(over, RunDir(tmp_path / "r"), None)]
     assert a[0] == b[0] and all(x != y for x, y in zip(a[1:], b[1:], strict=True))
-    # a tuning key (requests in flight) changes no fingerprint, even nested in the judge's VLM config
-    tuned = path.read_text().replace("concurrency: 4", "concurrency: 2") + "    render: {concurrency: 3}\n"
+    # tuning keys (requests in flight, browsers) change no fingerprint, also nested in the judge's configs
+    tuned = (
+        path.read_text()
+        .replace("concurrency: 4", "concurrency: 2")
+        .replace("  - stage: render\n", "  - stage: render\n    concurrency: 5\n    browsers: 1\n")
+        + "    render: {concurrency: 3}\n"
+    )
     path.write_text(tuned)
     c = [p.fingerprint for p in plan_build(load_pipeline(path), RunDir(tmp_path / "r"), None)]
     assert c == a

@@ -60,7 +60,7 @@ def plan_build(pipeline: Pipeline, rundir: RunDir, limit: int | None) -> list[St
         parts: dict[str, Any] = {
             "stage": step.stage.name,
             "version": step.stage.version,
-            "config": fingerprint_dict(step.config, step.stage.tuning_keys),
+            "config": fingerprint_dict(step.config),
             "extra": stage.fingerprint_extra(),
             "upstream": upstream,
             "schema": SCHEMA_VERSION,

@@ -37,6 +37,8 @@ _BATCH_BYTES = 64 << 20
 
 
 class DedupConfig(StageConfig):
+    tuning_keys = ("workers",)
+
     code_threshold: float = Field(
         default=0.8,
         gt=0.0,
@@ -83,7 +85,6 @@ class Dedup(Stage):
     mode = "global"
     Config = DedupConfig
     resources = Resources(cpus=1.0, memory_gb=2.0, max_workers=1)  # one coordinator; it runs its own pool
-    tuning_keys = ("workers",)
     version = "3"  # Python shingles drop docstrings and read literals as %str/%num/%look (plot clusters grow)
     requires = ("kind", "code", "screenshot", "render_status")
     outputs = ("code_hash", "image_hash", "phash", "cluster_id", "cluster_size", "dup_signals")

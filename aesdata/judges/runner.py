@@ -67,7 +67,9 @@ class InteractiveJudgeConfig(StageConfig):
     max_actions: int = Field(5, ge=1, description="interactions planned (K)")
     max_scored: int = Field(3, ge=1, description="interactions scored at most (AesCoder: 3)")
     settle_ms: int = Field(200, ge=0, description="wait after each action before observing")
-    timeout_ms: int = Field(1500, ge=100, description="per-action Playwright timeout")
+    timeout_ms: int = Field(
+        5000, ge=100, description="wall-clock guard per action: not done within it counts as unreachable"
+    )
 
 
 class JudgeConfig(StageConfig):
@@ -432,13 +434,19 @@ class Judges:
                             live = await self._live(session, code, row.get("instruction") or "")
                         else:
                             live = {"errors": [f"reopening the page failed: {session.load_error}"]}
+                            wall[id(row)] = session.load_error.startswith("wall_timeout")
                 except Exception as e:  # noqa: BLE001
                     live = {"errors": [f"reopening the page failed: {_first_line(e)}"]}
+                    wall[id(row)] = isinstance(e, asyncio.TimeoutError)
             elif kind == "html":
                 lint = await self._lint(code)
             return self._verdict(row, lint, live)
 
+        wall: dict[int, bool] = {}  # rows whose reopening hit a wall-clock guard
         outs = list(await asyncio.gather(*(one(r) for r in rows)))
+        for i, row in enumerate(rows):  # once more, alone, before the failure is final
+            if wall.pop(id(row), False):
+                outs[i] = await one(row)
         await self._grade_vlm(rows, outs)
         for row, out in zip(rows, outs, strict=True):
             self._reward(row, out, None)

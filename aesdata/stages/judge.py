@@ -57,7 +57,7 @@ class Judge(Stage):
         "plot_figures",
     )
     outputs = JUDGE_COLUMNS
-    version = "3"
+    version = "4"  # 4: pages reopened on the page clock, judged at the screenshot's page time
     config: JudgeStageConfig
 
     def __init__(self, config: JudgeStageConfig, context: Any) -> None:

@@ -465,7 +465,7 @@ class Judges:
         if self.pool is None:
             await self.start()
 
-        async def one(item: dict[str, Any]) -> dict[str, Any]:
+        async def one(item: dict[str, Any], last_try: bool = False) -> dict[str, Any]:
             kind, code = item.get("kind") or "html", item.get("code")
             row: dict[str, Any] = {**item}
             if not code:
@@ -478,7 +478,7 @@ class Judges:
             t0 = time.perf_counter()
             try:
                 async with self.pool.open(code) as session:
-                    row.update(await capture(session, self.pool.config))
+                    row.update(await capture(session, self.pool.config, last_try=last_try))
                     self._tick("render", t0)
                     hung = row["render_status"] in ("wall_timeout", "crash")  # lint in a page of its own
                     lint = await self._lint(code, None if hung else session)
@@ -500,7 +500,7 @@ class Judges:
         rows = list(rows)
         for k, row in enumerate(rows):  # a wall-clock guard that fired: once more, alone, before it is final
             if row.get("render_status") == "wall_timeout":
-                rows[k] = {**row, **confirm_timeout(await one(items[k]), row)}
+                rows[k] = {**row, **confirm_timeout(await one(items[k], last_try=True), row)}
         for k, rendered in zip(plots, plot_rows or [], strict=True):
             rows[k].update(rendered)
         outs = [self._verdict(r, r.pop("_lint", None), r.pop("_live", {})) for r in rows]

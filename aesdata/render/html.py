@@ -169,8 +169,11 @@ async def settle(session: PageSession, config: RenderConfig) -> None:
     await _evaluate(session, _FREEZE_JS, {"css": _NO_MOTION_CSS, "pageMs": session.page_ms}, left())
 
 
-async def capture(session: PageSession, config: RenderConfig) -> dict[str, Any]:
-    """Settle a loaded sample, then take its layout and screenshots; return the render columns."""
+async def capture(session: PageSession, config: RenderConfig, *, last_try: bool = False) -> dict[str, Any]:
+    """Settle a loaded sample, then take its layout and screenshots; return the render columns.
+
+    A page that answers but does not reach its page time within ``settle_timeout_s`` (slow, or a busy
+    machine) is a ``wall_timeout``; on the ``last_try`` it is captured as it is (``settled`` false)."""
     t = session.timings
     meta: dict[str, Any] = {}
     out: dict[str, Any] = {}
@@ -186,15 +189,19 @@ async def capture(session: PageSession, config: RenderConfig) -> dict[str, Any]:
         meta["settled"] = False
         try:  # a page that is merely slow answers a trivial probe; a spinning main thread does not
             await _evaluate(session, "1", None, 1.0)
+            hung = False
         except (asyncio.TimeoutError, PlaywrightError):
+            hung = True
+        if hung or not last_try:
             t["settle_ms"] = elapsed_ms(t0)
             kind = "crash" if session.crashed else "wall_timeout"
+            what = "did not return after load" if hung else f"reached only {session.page_ms} ms of page time"
             return _finish(
                 session,
                 config,
                 kind,
-                f"{kind}: the page's main thread did not return after load (at page time "
-                f"{session.page_ms} ms; settle exceeded {config.settle_timeout_s:g} s of wall time)",
+                f"{kind}: the page's main thread {what} (at page time {session.page_ms} ms; "
+                f"settle exceeded {config.settle_timeout_s:g} s of wall time)",
                 out,
                 meta,
             )
@@ -298,11 +305,13 @@ def _finish(
     return row
 
 
-async def render_html(pool: BrowserPool, html: str, seed: str | None = None) -> dict[str, Any]:
+async def render_html(
+    pool: BrowserPool, html: str, seed: str | None = None, last_try: bool = False
+) -> dict[str, Any]:
     """Render one HTML document in ``pool``; return the render columns (see module docstring).
 
     ``seed``: what the page's randomness is seeded from (default: ``html``). A wall-clock guard that
-    fires gives ``wall_timeout``; :func:`render_many` retries those."""
+    fires gives ``wall_timeout``; :func:`render_many` retries those (``last_try``, see :func:`capture`)."""
     t0 = time.perf_counter()
     config = pool.config
     budget = config.load_timeout_s + config.settle_timeout_s + 2 * config.screenshot_timeout_s + 30
@@ -310,7 +319,7 @@ async def render_html(pool: BrowserPool, html: str, seed: str | None = None) -> 
     try:
         async with pool.open(html, seed) as session:
             holder["session"] = session
-            row = await asyncio.wait_for(capture(session, config), budget)
+            row = await asyncio.wait_for(capture(session, config, last_try=last_try), budget)
         row["render_timings_json"] = json.dumps(session.timings)  # close_ms is known only now
     except Exception as e:  # the pool must go on: one sample's failure is that sample's status
         session = holder.get("session")
@@ -341,7 +350,7 @@ async def render_many(pool: BrowserPool, htmls: list[str]) -> list[dict[str, Any
     rows = list(await asyncio.gather(*(render_html(pool, h) for h in htmls)))
     for i, row in enumerate(rows):
         if row["render_status"] == "wall_timeout":
-            rows[i] = confirm_timeout(await render_html(pool, htmls[i]), row)
+            rows[i] = confirm_timeout(await render_html(pool, htmls[i], last_try=True), row)
     return rows
 
 

@@ -39,7 +39,9 @@ class InteractiveJudgeConfig(StageConfig):
     max_actions: int = Field(5, ge=1, description="interactions planned (K)")
     max_scored: int = Field(3, ge=1, description="interactions scored at most (AesCoder: 3)")
     settle_ms: int = Field(200, ge=0, description="wait after each action before observing")
-    timeout_ms: int = Field(1500, ge=100, description="per-action Playwright timeout")
+    timeout_ms: int = Field(
+        5000, ge=100, description="wall-clock guard per action: not done within it counts as unreachable"
+    )
 
 
 class CaptureConfig(StageConfig):
@@ -156,17 +158,18 @@ async def capture_lint(
 
 
 async def render_captured(
-    pool: Any, code: str, config: CaptureConfig, files_root: Path | None = None
+    pool: Any, code: str, config: CaptureConfig, files_root: Path | None = None, last_try: bool = False
 ) -> dict[str, Any]:
     """Render ``code`` in ``pool`` (from its own folder ``files_root`` when it is a multi-file page) and
     capture the live checks in the same visit: the render columns plus the capture columns. A page that
-    did not render gets its source linted in a blank page instead."""
+    did not render gets its source linted in a blank page instead. ``last_try``: see
+    ``aesdata.render.html.capture``."""
     from aesdata.render.html import render_html
 
     async def live(session: Any) -> dict[str, Any]:
         return await capture_live(session, code, config, session.timings)
 
-    row = await render_html(pool, code, files_root, live=live)
+    row = await render_html(pool, code, files_root, last_try=last_try, live=live)
     if row["render_status"] not in ("ok", "js_error"):
         row.update(await capture_lint(pool, code, config))
     return row

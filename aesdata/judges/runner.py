@@ -398,19 +398,26 @@ class Judges:
             rendered = kind == "html" and row.get("render_status") in ("ok", "js_error")
             captured = has_captures(row)
             if rendered and (not captured or self._vlm_agent()):
-                row = {**row, **await self._reopen(row, captured)}
+                reopened = await self._reopen(row, captured)
+                wall[id(row)] = reopened.pop("_wall", False)
+                row = {**row, **reopened}
             elif kind == "html" and not captured and self.config.lint and row.get("code"):
                 row = {**row, **await self._lint_only(row["code"])}
             return self._verdict(row, *self._judge_inputs(row, row.pop("_reopened", None)))
 
+        wall: dict[int, bool] = {}  # rows whose reopening hit a wall-clock guard
         outs = list(await asyncio.gather(*(one(r) for r in rows)))
+        for i, row in enumerate(rows):  # once more, alone, before the failure is final
+            if wall.pop(id(row), False):
+                outs[i] = await one(row)
         await self._grade_vlm(rows, outs)
         for row, out in zip(rows, outs, strict=True):
             self._reward(row, out, None)
         return outs
 
     async def _reopen(self, row: dict[str, Any], captured: bool) -> dict[str, Any]:
-        """Open a rendered page again: capture it when the render step did not, and run the VLM agent."""
+        """Open a rendered page again: capture it when the render step did not, and run the VLM agent.
+        ``_wall`` in the result: the reopening hit a wall-clock guard (the caller retries it alone)."""
         from aesdata.render.html import settle
 
         code, instruction = row.get("code") or "", row.get("instruction") or ""
@@ -419,7 +426,10 @@ class Judges:
         try:
             async with pool.open(code) as session:
                 if session.load_error is not None:
-                    return {"_reopened": {"errors": [f"reopening the page failed: {session.load_error}"]}}
+                    return {
+                        "_reopened": {"errors": [f"reopening the page failed: {session.load_error}"]},
+                        "_wall": session.load_error.startswith("wall_timeout"),
+                    }
                 await settle(session, pool.config)  # the page time of the screenshot
                 if not captured:
                     out.update(await capture_live(session, code, self.capture_config(), self.timings))
@@ -427,6 +437,7 @@ class Judges:
                     out["_reopened"] = await self._explore_vlm(session, instruction)
         except Exception as e:  # noqa: BLE001
             out["_reopened"] = {"errors": [f"reopening the page failed: {_first_line(e)}"]}
+            out["_wall"] = isinstance(e, asyncio.TimeoutError)
         return out
 
     async def _lint_only(self, code: str) -> dict[str, Any]:
@@ -448,7 +459,7 @@ class Judges:
             await self.start()
         capture_config = self.capture_config()
 
-        async def one(item: dict[str, Any]) -> dict[str, Any]:
+        async def one(item: dict[str, Any], last_try: bool = False) -> dict[str, Any]:
             kind, code = item.get("kind") or "html", item.get("code")
             row: dict[str, Any] = {**item}
             if not code:
@@ -465,7 +476,7 @@ class Judges:
                 return out
 
             t0 = time.perf_counter()
-            row.update(await render_html(await self.browser_pool(), code, live=live))
+            row.update(await render_html(await self.browser_pool(), code, last_try=last_try, live=live))
             self._tick("render", t0)
             if not has_captures(row) and self.config.lint:
                 row.update(await self._lint_only(code))
@@ -479,7 +490,7 @@ class Judges:
         rows = list(rows)
         for k, row in enumerate(rows):  # a wall-clock guard that fired: once more, alone, before it is final
             if row.get("render_status") == "wall_timeout":
-                rows[k] = {**row, **confirm_timeout(await one(items[k]), row)}
+                rows[k] = {**row, **confirm_timeout(await one(items[k], last_try=True), row)}
         for k, rendered in zip(plots, plot_rows or [], strict=True):
             rows[k].update(rendered)
         outs = [self._verdict(r, *self._judge_inputs(r, r.pop("_reopened", None))) for r in rows]

@@ -174,8 +174,11 @@ async def settle(session: PageSession, config: RenderConfig) -> None:
     await _evaluate(session, _FREEZE_JS, {"css": _NO_MOTION_CSS, "pageMs": session.page_ms}, left())
 
 
-async def capture(session: PageSession, config: RenderConfig) -> dict[str, Any]:
-    """Settle a loaded sample, then take its layout and screenshots; return the render columns."""
+async def capture(session: PageSession, config: RenderConfig, *, last_try: bool = False) -> dict[str, Any]:
+    """Settle a loaded sample, then take its layout and screenshots; return the render columns.
+
+    A page that answers but does not reach its page time within ``settle_timeout_s`` (slow, or a busy
+    machine) is a ``wall_timeout``; on the ``last_try`` it is captured as it is (``settled`` false)."""
     t = session.timings
     meta: dict[str, Any] = {}
     out: dict[str, Any] = {}
@@ -191,15 +194,19 @@ async def capture(session: PageSession, config: RenderConfig) -> dict[str, Any]:
         meta["settled"] = False
         try:  # a page that is merely slow answers a trivial probe; a spinning main thread does not
             await _evaluate(session, "1", None, 1.0)
+            hung = False
         except (asyncio.TimeoutError, PlaywrightError):
+            hung = True
+        if hung or not last_try:
             t["settle_ms"] = elapsed_ms(t0)
             kind = "crash" if session.crashed else "wall_timeout"
+            what = "did not return after load" if hung else f"reached only {session.page_ms} ms of page time"
             return _finish(
                 session,
                 config,
                 kind,
-                f"{kind}: the page's main thread did not return after load (at page time "
-                f"{session.page_ms} ms; settle exceeded {config.settle_timeout_s:g} s of wall time)",
+                f"{kind}: the page's main thread {what} (at page time {session.page_ms} ms; "
+                f"settle exceeded {config.settle_timeout_s:g} s of wall time)",
                 out,
                 meta,
             )
@@ -323,13 +330,15 @@ async def render_html(
     html: str,
     files_root: Path | None = None,
     seed: str | None = None,
+    last_try: bool = False,
     live: Callable[[PageSession], Awaitable[dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
     """Render one HTML document in ``pool``; return the render columns (see module docstring).
 
     ``files_root``: the sample's own folder when it is a multi-file page (served at the sample's
     origin). ``seed``: what the page's randomness is seeded from (default: ``html``). A wall-clock
-    guard that fires gives ``wall_timeout``; :func:`render_many` retries those. ``live``: called with
+    guard that fires gives ``wall_timeout``; :func:`render_many` retries those (``last_try``, see
+    :func:`capture`). ``live``: called with
     the open session after a successful capture (status ok / js_error), while the page is still loaded;
     its dict is merged into the row (the judges' live captures: one visit per page)."""
     t0 = time.perf_counter()
@@ -339,7 +348,7 @@ async def render_html(
     try:
         async with pool.open(html, files_root, seed) as session:
             holder["session"] = session
-            row = await asyncio.wait_for(capture(session, config), budget)
+            row = await asyncio.wait_for(capture(session, config, last_try=last_try), budget)
             if live is not None and row["render_status"] in ("ok", "js_error"):
                 row.update(await live(session))
         row["render_timings_json"] = json.dumps(session.timings)  # close_ms is known only now
@@ -369,21 +378,21 @@ async def render_many(
     pool: BrowserPool,
     htmls: list[str],
     files_roots: list[Path | None] | None = None,
-    render: Callable[[str, Path | None], Awaitable[dict[str, Any]]] | None = None,
+    render: Callable[[str, Path | None, bool], Awaitable[dict[str, Any]]] | None = None,
 ) -> list[dict[str, Any]]:
     """Render ``htmls`` concurrently (bounded by the pool); results in input order. ``files_roots``:
-    per page, its own folder when it is a multi-file page; ``render(html, files_root)``: how one page
-    is rendered (default :func:`render_html`; the render stage also captures the judges' live checks).
+    per page, its own folder when it is a multi-file page; ``render(html, files_root, last_try)``: how one
+    page is rendered (default :func:`render_html`; the render stage also captures the judges' live checks).
 
     Pages that hit a wall-clock guard (``wall_timeout``) are rendered once more, one at a time after
     the others finished; a second ``wall_timeout`` becomes the final ``timeout`` (:func:`confirm_timeout`).
     """
     roots = files_roots or [None] * len(htmls)
-    one = render or (lambda html, root: render_html(pool, html, root))
-    rows = list(await asyncio.gather(*(one(h, r) for h, r in zip(htmls, roots, strict=True))))
+    one = render or (lambda html, root, last_try: render_html(pool, html, root, last_try=last_try))
+    rows = list(await asyncio.gather(*(one(h, r, False) for h, r in zip(htmls, roots, strict=True))))
     for i, row in enumerate(rows):
         if row["render_status"] == "wall_timeout":
-            rows[i] = confirm_timeout(await one(htmls[i], roots[i]), row)
+            rows[i] = confirm_timeout(await one(htmls[i], roots[i], True), row)
     return rows
 
 

@@ -59,12 +59,12 @@ class Judge(Stage):
         "layout_json",
         "render_meta_json",
         "plot_figures",
-        "render_fidelity",
-        "render_assets",
         *CAPTURE_COLUMNS,
     )
+    uses = ("render_fidelity", "render_assets")  # read when an earlier step wrote them (the render step)
     outputs = JUDGE_COLUMNS
-    # 4: verdicts from the render step's captures (one visit per page); render fidelity lowers scores
+    # 4: verdicts from the render step's captures (one visit per page); render fidelity lowers scores;
+    #    pages reopened (rows without captures, the VLM agent) on the page clock at the screenshot's page time
     version = "4"
     config: JudgeStageConfig
 

@@ -190,7 +190,7 @@ class Render(Stage):
                     pool,
                     [rows[i]["code"] for i in html_idx],
                     roots,
-                    lambda html, root: render_captured(pool, html, capture, root),
+                    lambda html, root, last_try: render_captured(pool, html, capture, root, last_try),
                 )
                 for i, res in zip(html_idx, results, strict=True):
                     out[i] = res

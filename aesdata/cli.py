@@ -28,7 +28,10 @@ out = Console()
 @friendly
 def build(
     pipeline: Annotated[
-        str, typer.Argument(help="Pipeline name (finds pipelines/<name>.yaml) or path to a .yaml file.")
+        str,
+        typer.Argument(
+            help="Pipeline name (pipelines/<name>.yaml here, else a shipped one: demo, webpage, plot) or path to a .yaml file."
+        ),
     ],
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Run directory (default: runs/<pipeline name>).")
@@ -220,7 +223,9 @@ def doctor() -> None:
 def train(
     recipe: Annotated[
         str,
-        typer.Argument(help="Recipe name (finds recipes/<name>.yaml: sft, grpo_ar) or path to a .yaml file."),
+        typer.Argument(
+            help="Recipe name (recipes/<name>.yaml here, else a shipped one: sft, grpo_ar) or path to a .yaml file."
+        ),
     ],
     model: Annotated[
         str | None, typer.Option(help="Model folder or Hub id (overrides model.name_or_path).")

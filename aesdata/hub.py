@@ -177,14 +177,15 @@ def dataset_folder(target: Path) -> Path:
     """The export folder of a run directory (from its manifest), or ``target`` itself when it is one."""
     if (target / "README.md").is_file() and (target / "data").is_dir():
         return target
-    if (target / "manifest.json").is_file():
-        from aesdata.rundir import RunDir
+    from aesdata.rundir import RunDir
 
-        for summary in RunDir(target).manifest().get("summaries", {}).values():
+    run = RunDir(target)
+    if run.is_run():
+        for summary in run.manifest().get("summaries", {}).values():
             if isinstance(summary, dict) and "dataset" in summary and Path(summary["dataset"]).is_dir():
                 return Path(summary["dataset"])
-        if (target / "dataset" / "data").is_dir():
-            return target / "dataset"
+        if (run.dataset_path / "data").is_dir():
+            return run.dataset_path
         raise AesdataError(
             f"Run {target} has no exported dataset.", "Add an `export` step to the pipeline and rebuild."
         )

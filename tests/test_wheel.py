@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -32,21 +33,14 @@ def _run(cmd: list[str], cwd: Path, timeout: float = 900) -> subprocess.Complete
 def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh venv holding the wheel of this checkout (dependencies seen through a .pth file)."""
     tmp = tmp_path_factory.mktemp("wheel")
-    built = _run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "-w",
-            str(tmp),
-            str(REPO),
-        ],
-        cwd=tmp,
+    src = tmp / "src"  # a copy, so the build leaves no build/ folder in the checkout
+    shutil.copytree(
+        REPO / "aesdata", src / "aesdata", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
     )
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, src / name)
+    pip_wheel = ["-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp), str(src)]
+    built = _run([sys.executable, *pip_wheel], cwd=tmp)
     assert built.returncode == 0, built.stderr[-2000:]
     (wheel,) = tmp.glob("aesdata-*.whl")
     env = tmp / "venv"

@@ -113,10 +113,6 @@ class Executor:
         raise NotImplementedError
 
     # ----------------------------------------------------------------- the build
-    def fingerprints(self) -> list[str]:
-        """The fingerprint of every step, chained from the first."""
-        return [p.fingerprint for p in plan_build(self.pipeline, self.rundir, self.limit)]
-
     def run(self) -> BuildResult:
         """Run every step; raise ``AesdataError`` (finished shards kept) when a step fails."""
         plans = plan_build(self.pipeline, self.rundir, self.limit)

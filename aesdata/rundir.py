@@ -42,6 +42,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import shutil
 import socket
 import sys
@@ -331,11 +332,7 @@ class RunDir:
         """
         key = os.path.realpath(self.path)
         if key in _HELD:
-            _HELD[key][1] += 1
-            try:
-                yield
-            finally:
-                _HELD[key][1] -= 1
+            yield
             return
         _writable(self.path, lambda: self.path.mkdir(parents=True, exist_ok=True))
         f = _writable(self.path, lambda: open(self.path / LOCK_NAME, "a+", encoding="utf-8"))
@@ -348,16 +345,16 @@ class RunDir:
                 "pid": os.getpid(),
                 "host": socket.gethostname(),
                 "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-                "command": " ".join(["aesdata", *sys.argv[1:]]) if sys.argv else "",
+                "command": shlex.join(sys.argv),
             }
-            _writable(self.path, lambda: _write_holder(f, holder))
-            _writable(self.path, self.clean_temporary)
-            _HELD[key] = [f, 1]
             try:
+                _writable(self.path, lambda: _write_holder(f, holder))
+                _writable(self.path, self.clean_temporary)
+                _HELD.add(key)
                 yield
             finally:
-                del _HELD[key]
-                f.truncate(0)
+                _HELD.discard(key)
+                f.truncate(0)  # released: no holder recorded
         finally:
             f.close()  # closing the descriptor releases the flock
 
@@ -485,8 +482,8 @@ class RunDir:
         return sql
 
 
-#: locks this process holds: run folder -> [open lock file, depth]
-_HELD: dict[str, list[Any]] = {}
+#: run folders whose lock this process holds (a nested ``RunDir.lock`` of one of them just goes on)
+_HELD: set[str] = set()
 
 
 def _remove(path: Path) -> None:

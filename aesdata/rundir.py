@@ -47,9 +47,9 @@ import shutil
 import socket
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -66,6 +66,7 @@ DEFAULT_ROOT = Path("runs")
 LOCK_NAME = "build.lock"
 #: temporary names a killed build can leave: atomic writes, the export's staging folder, discarded steps
 _TEMP_NAME = re.compile(r"^\.(.+\.tmp(-\d+)?|trash-.+)$")
+T = TypeVar("T")
 #: check results of ``StepDir.check``
 OK, TODO, CORRUPT, INPUTS = "ok", "todo", "corrupt", "inputs"
 
@@ -514,7 +515,7 @@ def unwritable(path: Path, e: OSError) -> AesdataError:
     )
 
 
-def _writable(path: Path, action: Any) -> Any:
+def _writable(path: Path, action: Callable[[], T]) -> T:
     """Run ``action()``; turn a permission, read-only or disk-full error into ``unwritable``."""
     try:
         return action()

@@ -83,12 +83,12 @@ def build(
             flag = "--" + name.replace("_", "-")
             err.print(f"[yellow]Note:[/] no step of {pipe.name} generates with an LLM; {flag} is not used.")
     rundir = RunDir.for_pipeline(pipe.name, out_dir)
-    rundir.prepare_for_build(pipe.name, fresh)
-    err.print(f"[bold]Building[/] {pipe.name} ({pipe.path}) into {rundir.path}")
-    runner = make_executor(
-        executor, pipe, rundir.path, limit=limit, workers=workers, console=err, address=ray_address
-    )
-    result = runner.run()
+    with rundir.prepare_for_build(pipe.name, fresh):  # holds the run directory's lock until the end
+        err.print(f"[bold]Building[/] {pipe.name} ({pipe.path}) into {rundir.path}")
+        runner = make_executor(
+            executor, pipe, rundir.path, limit=limit, workers=workers, console=err, address=ray_address
+        )
+        result = runner.run()
     print_build_summary(out, result)
 
 

@@ -29,7 +29,7 @@ def connect(run: Path) -> duckdb.DuckDBPyConnection:
     except duckdb.Error as e:
         raise AesdataError(
             f"Cannot open the shards of {run}: {str(e).splitlines()[0]}",
-            "A shard may be corrupt: rebuild with --fresh.",
+            "A shard may be corrupt: rerun the build, which checks every shard and redoes the ones that fail.",
         ) from None
     return con
 
@@ -46,7 +46,7 @@ def run_sql(run: Path, query: str) -> pa.Table:
         if shard and isinstance(e, (duckdb.InvalidInputException, duckdb.IOException)):
             raise AesdataError(
                 f"Shard {shard.group(1)} is corrupt or unreadable ({msg}).",
-                "Delete it and its .done marker (or rebuild with --fresh); other shards are kept.",
+                "Rerun the build: it checks every shard against its marker and redoes the ones that fail; other shards are kept.",
             ) from None
         raise AesdataError(
             f"SQL error: {msg}", "The view is called `samples`; list its columns with `DESCRIBE samples`."

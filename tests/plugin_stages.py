@@ -12,7 +12,7 @@ import time
 import pyarrow as pa
 from pydantic import Field
 
-from aesdata.stage import Resources, Stage, StageConfig, register
+from aesdata.stage import Resources, ShardReader, Stage, StageConfig, register
 
 
 class SlowScoreConfig(StageConfig):
@@ -70,3 +70,27 @@ class NeedsRender(Stage):
     mode = "map"
     requires = ("render_status",)
     outputs = ("exec_pass",)
+
+
+class GlobalBoomConfig(StageConfig):
+    in_setup: bool = False
+
+
+@register
+class GlobalBoom(Stage):
+    """A global step that raises in its pass over all rows (or in setup, with ``in_setup: true``)."""
+
+    name = "test_global_boom"
+    summary = "test stage: a global step that raises"
+    mode = "global"
+    Config = GlobalBoomConfig
+    requires = ("code",)
+    outputs = ("split",)
+    config: GlobalBoomConfig
+
+    def setup(self) -> None:
+        if self.config.in_setup:
+            raise RuntimeError("setup went wrong")
+
+    def run_global(self, shards: ShardReader) -> pa.Table:
+        raise RuntimeError("the pass over all rows went wrong")

@@ -121,22 +121,25 @@ def test_bad_corpus_is_one_paragraph_and_exit_1(tmp_path: Path, corpus: str | by
     assert "Traceback" not in res.stderr
 
 
-def test_corrupt_shard_is_reported_and_kept(tmp_path: Path) -> None:
+def test_corrupt_shard_is_reported_then_redone(tmp_path: Path) -> None:
     write_corpus(tmp_path, 12)
     write_pipeline(tmp_path, PIPE.format(shard_size=4, delay=0, salt="a"))
     assert cli("build", "p.yaml", cwd=tmp_path).returncode == 0
     run = tmp_path / "runs" / "t"
     bad = run / "stages" / "read_corpus" / "shard-00001.parquet"
+    good = bad.read_bytes()
     bad.write_bytes(b"PAR1 this is not parquet")
-    other = (run / "stages" / "read_corpus" / "shard-00000.parquet").read_bytes()
+    other = run / "stages" / "read_corpus" / "shard-00000.parquet"
+    other_bytes, other_mtime = other.read_bytes(), other.stat().st_mtime_ns
     res = cli("sql", "runs/t", "SELECT count(*) FROM samples", cwd=tmp_path)
     assert res.returncode == 1 and "Traceback" not in res.stderr and "corrupt" in res.stderr
-    # a rebuild whose later step needs the shard also reports it, and deletes nothing
+    # a rebuild checks the shard against its marker and redoes it alone, saying so
     write_pipeline(tmp_path, PIPE.format(shard_size=4, delay=0, salt="changed"))
     res = cli("build", "p.yaml", cwd=tmp_path)
-    assert res.returncode == 1 and "shard-00001.parquet is corrupt" in " ".join(res.stderr.split())
-    assert (run / "stages" / "read_corpus" / "shard-00000.parquet").read_bytes() == other
-    assert bad.exists()
+    assert res.returncode == 0, res.stderr
+    assert "shard 1 of step read_corpus failed its check: redoing" in res.stderr
+    assert bad.read_bytes() == good
+    assert other.read_bytes() == other_bytes and other.stat().st_mtime_ns == other_mtime
 
 
 def test_fresh_starts_over(tmp_path: Path) -> None:

@@ -125,18 +125,11 @@ def run_eval(
     if not spec_path.exists() or spec_path.read_text(encoding="utf-8") != text:
         spec_path.write_text(text, encoding="utf-8")
     pipe = load_pipeline(spec_path)
-    if executor == "ray":
-        from aesdata.ray_executor import RayExecutor
+    from aesdata.executor import make_executor
 
-        runner: Any = RayExecutor(
-            pipe, run_dir, limit=opts.limit, workers=workers, console=console, address=ray_address
-        )
-    elif executor == "local":
-        from aesdata.executor import LocalExecutor
-
-        runner = LocalExecutor(pipe, run_dir, limit=opts.limit, workers=workers, console=console)
-    else:
-        raise AesdataError(f"Unknown --executor {executor!r}.", "Use local or ray.")
+    runner = make_executor(
+        executor, pipe, run_dir, limit=opts.limit, workers=workers, console=console, address=ray_address
+    )
     runner.run()
     _, doc = write_eval_json(run_dir)
     return run_dir, doc

@@ -1,8 +1,10 @@
 """The build loop every executor backend shares: resume, source and global steps, the manifest, errors.
 
-For each step in order it prepares the step's folder for the step's fingerprint (a folder made with
-another fingerprint is discarded, which redoes the step and, through the chain, everything downstream),
-skips shards whose ``.done`` marker names the current fingerprint, and runs the rest:
+The whole build holds the run directory's lock (``RunDir.lock``). For each step in order it prepares
+the step's folder for the step's fingerprint (a folder made with another fingerprint is discarded,
+which redoes the step and, through the chain, everything downstream), keeps shards that pass
+``StepDir.check`` (marker for the current fingerprint, file size and hash as recorded, inputs' hashes
+unchanged), says which shards fail the check, and runs the rest:
 
 - source steps in the parent, cut into ``shard_size`` shards;
 - map / expand steps through the backend (``run_shards``): a local process pool, Ray actors...;
@@ -32,7 +34,7 @@ from aesdata.executor.plan import StepPlan, plan_build
 from aesdata.executor.progress import make_progress
 from aesdata.executor.shards import ShardJob, error_line
 from aesdata.lineage import Sources, after_step, input_columns
-from aesdata.rundir import RunDir, StepDir, conform
+from aesdata.rundir import CORRUPT, INPUTS, OK, RunDir, StepDir, conform, digest_json
 from aesdata.spec import Pipeline
 from aesdata.stage import Stage
 
@@ -114,7 +116,12 @@ class Executor:
 
     # ----------------------------------------------------------------- the build
     def run(self) -> BuildResult:
-        """Run every step; raise ``AesdataError`` (finished shards kept) when a step fails."""
+        """Run every step under the run directory's lock; raise ``AesdataError`` (finished shards kept)
+        when a step fails or another build holds the lock."""
+        with self.rundir.lock():
+            return self._run()
+
+    def _run(self) -> BuildResult:
         plans = plan_build(self.pipeline, self.rundir, self.limit)
         manifest = base_manifest(self.pipeline, plans, self.rundir, self.limit)
         self.rundir.write_manifest(manifest)
@@ -174,34 +181,65 @@ class Executor:
     ) -> NoReturn:
         """Write the traceback to the log and raise one paragraph naming the step, where it failed and the log.
 
-        ``shard``: the shard index, ``"setup"`` (a worker's setup) or ``"global"`` (a global step's pass)."""
+        ``shard``: the shard index, ``"setup"`` (the stage's setup), ``"read"`` (a source step reading its
+        input) or ``"global"`` (a global step's pass over all rows)."""
         log = self.rundir.log_path(step_id, shard)
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text(tb or message)
         where = (
             f"shard {shard}"
             if isinstance(shard, int)
-            else {"setup": "setup"}.get(shard, "its pass over all rows")
+            else {"setup": "setup", "read": "reading its input"}.get(shard, "its pass over all rows")
         )
         raise AesdataError(
-            f"Step {step_id!r} ({stage_name}) failed on {where}: {message}",
+            f"Step {step_id!r} ({stage_name}) failed {'in' if shard == 'setup' else 'on'} {where}: {message}",
             f"Finished shards are kept; the traceback is in {log}. Fix the cause and rerun the same command to resume.",
         )
 
     # ----------------------------------------------------------------- sources
     def _run_source(self, plan: StepPlan, sd: StepDir, report: StepReport, progress: Progress) -> int:
         done = sd.completion()
-        if done:
-            report.shards = report.skipped = done["n_shards"]
+        kept = int(done["n_shards"]) if done else 0
+        checks = {i: sd.check(i, plan.fingerprint, {}) for i in range(kept)}
+        redo = [i for i, c in checks.items() if c != OK]
+        if done and not redo:
+            report.shards = report.skipped = kept
             progress.add_task(
                 plan.id, total=done["rows"], completed=done["rows"], failures=0, note="done earlier"
             )
-            return int(done["n_shards"])
+            return kept
+        self._say_redo(plan.id, checks)
+        sd.clear_complete()
         task = progress.add_task(plan.id, total=None, failures=0, note="reading")
+        table = self._read_source(plan)
+        size = self.pipeline.shard_size
+        n = (table.num_rows + size - 1) // size
+        if not done or n != kept:
+            redo = list(range(n))
+        progress.update(task, total=table.num_rows, note="")
+        for i in range(n):
+            part = table.slice(i * size, size)
+            if i in redo:
+                sd.write_shard(i, part, {"fingerprint": plan.fingerprint, "failures": 0, "seconds": 0})
+            progress.advance(task, part.num_rows)
+        report.shards, report.skipped = n, n - len(redo)
+        return n
+
+    def _read_source(self, plan: StepPlan) -> pa.Table:
+        """The source step's rows (``--limit`` applied), checked for ids; errors name the step and log."""
         stage = plan.stage
-        stage.setup()
+        try:
+            stage.setup()
+        except AesdataError:
+            raise
+        except Exception as e:
+            self.raise_stage_error(plan.id, plan.cls.name, "setup", error_line(e), traceback.format_exc())
         try:
             batches = [b for b in stage.read() if b.num_rows]
+        except AesdataError:
+            raise
+        except Exception as e:
+            self.raise_stage_error(plan.id, plan.cls.name, "read", error_line(e), traceback.format_exc())
         finally:
             stage.teardown()
         table = pa.concat_tables([conform(b, list(plan.cls.outputs)) for b in batches]) if batches else None
@@ -214,15 +252,15 @@ class Executor:
         ids = table.column("id").to_pylist()
         if None in ids or len(set(ids)) != len(ids):
             raise AesdataError(f"Source step {plan.id!r} produced missing or repeated ids.")
-        size = self.pipeline.shard_size
-        n = (table.num_rows + size - 1) // size
-        progress.update(task, total=table.num_rows, note="")
-        for i in range(n):
-            part = table.slice(i * size, size)
-            sd.write_shard(i, part, {"fingerprint": plan.fingerprint, "failures": 0, "seconds": 0})
-            progress.advance(task, part.num_rows)
-        report.shards = n
-        return n
+        return table
+
+    def _say_redo(self, step_id: str, checks: dict[int, str]) -> None:
+        """Tell the user which kept shards are redone and why (a failed check, changed input)."""
+        for i, c in checks.items():
+            if c == CORRUPT:
+                self.console.print(f"[yellow]shard {i} of step {step_id} failed its check: redoing[/]")
+            elif c == INPUTS:
+                self.console.print(f"[yellow]shard {i} of step {step_id}: its input changed: redoing[/]")
 
     # ----------------------------------------------------------------- shard-wise
     def _run_sharded(
@@ -235,7 +273,10 @@ class Executor:
         progress: Progress,
     ) -> None:
         fp = plan.fingerprint
-        todo = [i for i in range(n_shards) if not sd.is_done(i, fp)]
+        columns = input_columns(plan.cls.requires, plan.cls.uses, sources)
+        checks = {i: sd.check(i, fp, self.rundir.input_hashes(i, columns, sources)) for i in range(n_shards)}
+        self._say_redo(plan.id, checks)
+        todo = [i for i, c in checks.items() if c != OK]
         done_rows = sum(sd.marker(i).get("rows", 0) for i in range(n_shards) if i not in todo)
         in_rows = _rows_per_shard(self.rundir, sources, n_shards)
         total = sum(in_rows) if plan.cls.mode == "map" else None
@@ -257,7 +298,7 @@ class Executor:
             self.rundir.path,
             plan.id,
             fp,
-            input_columns(plan.cls.requires, plan.cls.uses, sources),
+            columns,
             dict(sources),
         )
         workers = self.plan_workers(plan.cls, len(todo))
@@ -286,27 +327,42 @@ class Executor:
     ) -> None:
         fp = plan.fingerprint
         report.shards = n_shards
-        if all(sd.is_done(i, fp) for i in range(n_shards)):
+        columns = input_columns(plan.cls.requires, plan.cls.uses, sources)
+        inputs = {
+            "all shards": digest_json(
+                [self.rundir.input_hashes(i, columns, sources) for i in range(n_shards)]
+            )
+        }
+        checks = {i: sd.check(i, fp, inputs) for i in range(n_shards)}
+        if all(c == OK for c in checks.values()):
             report.skipped = n_shards
             rows = sum(m.get("rows", 0) for m in sd.markers())
             progress.add_task(plan.id, total=rows, completed=rows, failures=0, note="done earlier")
             return
         in_rows = _rows_per_shard(self.rundir, sources, n_shards)
         task = progress.add_task(plan.id, total=sum(in_rows), failures=0, note="all rows at once")
+        if any(c in (CORRUPT, INPUTS) for c in checks.values()):
+            bad = [i for i, c in checks.items() if c == CORRUPT]
+            why = f"shard {bad[0]} failed its check" if bad else "its input shards changed"
+            self.console.print(f"[yellow]step {plan.id}: {why}: redoing the step[/]")
         sd.clear_complete()
-        columns = input_columns(plan.cls.requires, plan.cls.uses, sources)
         stage = plan.stage
         t0 = time.perf_counter()
-        stage.setup()
+        try:
+            stage.setup()
+        except AesdataError:
+            raise
+        except Exception as e:
+            self.raise_stage_error(plan.id, plan.cls.name, "setup", error_line(e), traceback.format_exc())
         try:
             out = stage.run_global(RunReader(self.rundir, n_shards, columns, sources))
+            out = conform(out, ["id", *plan.cls.outputs])
         except AesdataError:
             raise
         except Exception as e:
             self.raise_stage_error(plan.id, plan.cls.name, "global", error_line(e), traceback.format_exc())
         finally:
             stage.teardown()
-        out = conform(out, ["id", *plan.cls.outputs])
         pos = {v: k for k, v in enumerate(out.column("id").to_pylist())}
         seconds = round(time.perf_counter() - t0, 3)
         failures = 0
@@ -320,7 +376,8 @@ class Executor:
             part = out.take(pa.array([pos[x] for x in ids], pa.int64()))
             f = int(stage.failures(part))
             failures += f
-            sd.write_shard(i, part, {"fingerprint": fp, "failures": f, "seconds": seconds if i == 0 else 0})
+            marker = {"fingerprint": fp, "failures": f, "seconds": seconds if i == 0 else 0}
+            sd.write_shard(i, part, marker, inputs)
             progress.update(task, advance=len(ids), failures=failures)
 
 

@@ -76,7 +76,9 @@ class ShardRunner:
             "failures": failures,
             "seconds": round(time.perf_counter() - t0, 3),
         }
-        self.out.write_shard(i, result, marker)
+        self.out.write_shard(
+            i, result, marker, self.rundir.input_hashes(i, self.job.columns, self.job.sources)
+        )
         return {"rows": result.num_rows, "failures": failures}
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from aesdata.judges import interactive, runner
+from aesdata.judges import capture, interactive
 from aesdata.judges.runner import JudgeConfig, Judges
 from aesdata.query import run_sql
 from aesdata.render.browser_pool import BrowserPool, RenderConfig
@@ -220,7 +220,7 @@ def test_a_page_that_hangs_while_the_agent_acts_still_gets_its_verdict(
 ) -> None:
     """The in-page checks and the episode are bounded: a click that starts an endless loop ends the
     episode at the live budget, with the page's scores kept and the reason recorded."""
-    monkeypatch.setattr(runner, "_LIVE_BUDGET_S", 8.0)
+    monkeypatch.setattr(capture, "LIVE_BUDGET_S", 8.0)
     html = """<!DOCTYPE html><html><head><title>t</title></head><body style="font-family:sans-serif">
       <h1>Hangs on click</h1><p>Readable text on a plain page.</p>
       <button onclick="while (true) {}">Freeze</button></body></html>"""

@@ -20,7 +20,6 @@ from aesdata.errors import AesdataError
 from aesdata.render.assets import LockedPackage, fill_store, load_lock
 from aesdata.render.browser_pool import RenderConfig
 from aesdata.render.html import blank_fraction, render_html, render_many
-from aesdata.schema import COLUMN_GROUPS
 from aesdata.stage import StageContext
 from aesdata.stages.render import Render, RenderStageConfig
 from tests.render_helpers import LoopPool, filled_store
@@ -354,7 +353,7 @@ def test_render_stage_maps_a_shard_to_render_columns(tmp_path: Path) -> None:
     finally:
         loop.run_until_complete(stage.ateardown())
         loop.close()
-    assert out.column_names == COLUMN_GROUPS["render"]
+    assert out.column_names == list(Render.outputs)
     assert out.column("render_status").to_pylist() == ["ok", "skipped", "js_error"]
     assert stage.failures(out) == 2
     assert out.column("screenshot").to_pylist()[1] is None

@@ -28,7 +28,7 @@ from typing import Any, Literal
 import pyarrow as pa
 from pydantic import Field
 
-from aesdata.cache import RequestCache, default_cache_path
+from aesdata.cache import RequestCache
 from aesdata.eval import metrics
 from aesdata.eval.benchmarks import data_file, get_benchmark, plotbench_instructs, webgen_prompt
 from aesdata.schema import COLUMN_GROUPS, sub_schema
@@ -167,7 +167,7 @@ class EvalJudge(Stage):
             from aesdata.llm import LLMConfig, make_backend
 
             v = self.config.vlm
-            self.cache = RequestCache(default_cache_path(self.context.run_dir, self.context.settings))
+            self.cache = RequestCache(self.context.cache_path())
             self.backend = make_backend(
                 LLMConfig(
                     backend=v.backend,

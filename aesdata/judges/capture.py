@@ -31,6 +31,8 @@ from aesdata.stage import StageConfig
 
 CAPTURE_COLUMNS: tuple[str, ...] = tuple(COLUMN_GROUPS["captures"])
 _LINT_DOC = "<!DOCTYPE html><title>lint</title>"
+#: Default wall-clock bound of one page's live checks (a page that hangs mid-episode keeps what was measured).
+LIVE_BUDGET_S = 45.0
 
 
 class InteractiveJudgeConfig(StageConfig):
@@ -57,7 +59,11 @@ class CaptureConfig(StageConfig):
     interactive: InteractiveJudgeConfig | None = Field(
         default_factory=InteractiveJudgeConfig, description="built-in interactive agent; null = off"
     )
-    timeout_s: float = Field(45.0, gt=0, description="wall-clock bound of all live checks of one page")
+    timeout_s: float = Field(
+        default_factory=lambda: LIVE_BUDGET_S,
+        gt=0,
+        description="wall-clock bound of all live checks of one page",
+    )
 
 
 def _dumps(value: Any) -> str:
@@ -95,8 +101,12 @@ async def capture_live(
         try:
             return await asyncio.wait_for(coro, left())
         except Exception as e:  # noqa: BLE001 - one failed check is that check's finding
-            reason = "timed out" if isinstance(e, asyncio.TimeoutError) else _short(e)
-            errors.append(f"{name} failed: {reason}")
+            if isinstance(e, asyncio.TimeoutError):
+                errors.append(
+                    f"in-page checks stopped: {name} did not finish within {config.timeout_s:g} s of wall time"
+                )
+            else:
+                errors.append(f"{name} failed: {_short(e)}")
             return None
         finally:
             if timings is not None:

@@ -284,7 +284,7 @@ async def observe_action(
     watch: _Watch,
     *,
     settle_ms: int = 300,
-    timeout_ms: int = 1500,
+    timeout_ms: int = 5000,
     pixel_threshold: float = 3e-5,
     text: str | None = None,
     blocked: list[dict[str, Any]] | None = None,
@@ -401,7 +401,7 @@ async def explore(
     max_actions: int = 5,
     max_scored: int = 3,
     settle_ms: int = 300,
-    timeout_ms: int = 1500,
+    timeout_ms: int = 5000,
     html: str | None = None,
     blocked: list[dict[str, Any]] | None = None,
 ) -> InteractiveResult:
@@ -492,7 +492,7 @@ async def explore_vlm(
     max_actions: int = 5,
     max_scored: int = 3,
     settle_ms: int = 300,
-    timeout_ms: int = 1500,
+    timeout_ms: int = 5000,
 ) -> InteractiveResult:
     """Run the Set-of-Mark agent: ``backend`` (an ``aesdata.llm`` backend of a vision model) plans the
     interactions over a marked screenshot and grades each before/after pair. Model failures are recorded in

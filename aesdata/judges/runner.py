@@ -137,11 +137,12 @@ class Judges:
 
     async def browser_pool(self) -> Any:
         """The borrowed pool, or an owned one started now (judging from captures never needs one)."""
+        from aesdata.render.assets import AssetStore
         from aesdata.render.browser_pool import BrowserPool
 
         async with self._pool_lock:
-            if self.pool is None:
-                self.pool = BrowserPool(self.render_config)
+            if self.pool is None:  # the asset store answers CDN files as in a build's render step
+                self.pool = BrowserPool(self.render_config, store=AssetStore())
                 await self._stack.enter_async_context(self.pool)
         return self.pool
 

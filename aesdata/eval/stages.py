@@ -31,6 +31,7 @@ from pydantic import Field
 from aesdata.cache import RequestCache
 from aesdata.eval import metrics
 from aesdata.eval.benchmarks import data_file, get_benchmark, plotbench_instructs, webgen_prompt
+from aesdata.llm import LLMConfig, make_backend
 from aesdata.schema import COLUMN_GROUPS, sub_schema
 from aesdata.stage import Resources, Stage, StageConfig, register
 
@@ -119,17 +120,14 @@ class EvalCode(Stage):
         return pa.Table.from_pylist(out, schema=sub_schema(["code"]))
 
 
-class EvalVLMConfig(StageConfig):
-    """The judge model of the benchmark's own rubric."""
+class EvalVLMConfig(LLMConfig):
+    """The judge model of the benchmark's own rubric: an LLM backend (the same config as generation's)
+    with the judge's defaults and its answer length."""
 
     model: str = Field(description="vision model name (openai) or folder / Hub id (vllm)")
-    base_url: str | None = Field(default=None, description="endpoint ending in /v1 (openai backend)")
     backend: Literal["openai", "vllm"] = "openai"
-    api_key_env: str = "OPENAI_API_KEY"
     concurrency: int = Field(default=8, ge=1)
-    timeout_s: float = Field(default=300.0, gt=0)
     max_retries: int = Field(default=3, ge=0)
-    backoff_s: float = Field(default=1.0, ge=0)
     max_tokens: int = Field(default=2048, ge=16)
 
 
@@ -164,23 +162,9 @@ class EvalJudge(Stage):
 
     async def asetup(self) -> None:
         if self.config.vlm is not None:
-            from aesdata.llm import LLMConfig, make_backend
-
             v = self.config.vlm
             self.cache = RequestCache(self.context.cache_path())
-            self.backend = make_backend(
-                LLMConfig(
-                    backend=v.backend,
-                    model=v.model,
-                    base_url=v.base_url,
-                    api_key_env=v.api_key_env,
-                    concurrency=v.concurrency,
-                    timeout_s=v.timeout_s,
-                    max_retries=v.max_retries,
-                    backoff_s=v.backoff_s,
-                ),
-                self.cache,
-            )
+            self.backend = make_backend(v, self.cache)
             self.backend.load()
 
     async def ateardown(self) -> None:

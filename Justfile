@@ -17,7 +17,7 @@ demo *ARGS:
 
 # run the test suite
 test *ARGS:
-    pytest -q {{ARGS}}
+    pytest -q --durations=15 {{ARGS}}
 
 # run every benchmark script (prints ratios against an in-process baseline)
 bench:

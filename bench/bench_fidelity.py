@@ -61,15 +61,10 @@ from aesdata.render.assets import (  # noqa: E402
     placeholder_image,
     store_dir,
 )
-from aesdata.render.browser_pool import (  # noqa: E402
-    SAMPLE_ORIGIN,
-    SAMPLE_URL,
-    BrowserPool,
-    RenderConfig,
-    _own_file,
-    seal_integrity,
-)
+from aesdata.render.browser_pool import BrowserPool, RenderConfig  # noqa: E402
+from aesdata.render.fidelity import SAMPLE_ORIGIN  # noqa: E402
 from aesdata.render.html import blank_fraction, render_html  # noqa: E402
+from aesdata.render.network import SAMPLE_URL, own_file, seal_integrity  # noqa: E402
 from aesdata.render.npm_store import RunLock  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -129,7 +124,7 @@ async def reference_all(
                         await route.fulfill(status=200, body=document.encode(), content_type="text/html")
                         return
                     if url.startswith(SAMPLE_ORIGIN):  # the page's own file, or a 404 as online
-                        own = _own_file(row["root"], url)
+                        own = own_file(row["root"], url)
                         if own:
                             await route.fulfill(status=200, body=own[0], headers={"content-type": own[1]})
                         else:

@@ -41,7 +41,8 @@ from aesdata.browser import LAUNCH_ARGS, find_browser  # noqa: E402
 from aesdata.judges.capture import CaptureConfig, capture_live, render_captured  # noqa: E402
 from aesdata.judges.reward import RewardConfig  # noqa: E402
 from aesdata.judges.runner import JudgeConfig, Judges  # noqa: E402
-from aesdata.render.assets import AssetStore, fill_store  # noqa: E402
+from aesdata.render.asset_lock import fill_store  # noqa: E402
+from aesdata.render.assets import AssetStore  # noqa: E402
 from aesdata.render.browser_pool import (  # noqa: E402
     BrowserPool,
     PageSession,

@@ -32,7 +32,8 @@ from playwright.async_api import Playwright, async_playwright
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aesdata.browser import LAUNCH_ARGS, find_browser  # noqa: E402
-from aesdata.render.assets import AssetStore, fill_store  # noqa: E402
+from aesdata.render.asset_lock import fill_store  # noqa: E402
+from aesdata.render.assets import AssetStore  # noqa: E402
 from aesdata.render.browser_pool import (  # noqa: E402
     BrowserPool,
     PageSession,

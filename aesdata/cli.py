@@ -302,7 +302,7 @@ app.add_typer(assets_app, name="assets")
 @friendly
 def assets_fetch() -> None:
     """Download the pinned packages of the lock file from the npm registry (integrity-checked)."""
-    from aesdata.render.assets import fill_store, store_status
+    from aesdata.render.asset_lock import fill_store, store_status
 
     counts = fill_store(log=lambda line: err.print(line, highlight=False))
     ok, line = store_status()
@@ -315,7 +315,7 @@ def assets_fetch() -> None:
 @friendly
 def assets_status() -> None:
     """Say where the store is and whether it holds every pinned package."""
-    from aesdata.render.assets import store_status
+    from aesdata.render.asset_lock import store_status
 
     ok, line = store_status()
     out.print(f"{'[green]complete[/]' if ok else '[red]incomplete[/]'}: {escape(line)}")

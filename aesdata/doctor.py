@@ -109,7 +109,7 @@ def check_sandbox() -> Check:
 def check_assets() -> Check:
     """The local store of CDN libraries that pages are rendered with offline."""
     try:
-        from aesdata.render.assets import store_status
+        from aesdata.render.asset_lock import store_status
     except ImportError:
         return Check("Asset store", False, "renderer not installed", "update aesdata", required=False)
     ok, found = store_status()

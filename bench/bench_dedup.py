@@ -44,7 +44,7 @@ from aesdata.dedup.components import components  # noqa: E402
 from aesdata.dedup.fuse import SIGNALS, Deduper  # noqa: E402
 from aesdata.dedup.hamming import hamming_pairs  # noqa: E402
 from aesdata.dedup.minhash import MinHashIndex, OnePermutationMinHash  # noqa: E402
-from aesdata.dedup.normalize import code_features_batch  # noqa: E402
+from aesdata.dedup.shingles import code_features_batch  # noqa: E402
 from aesdata.resources import machine_cpus  # noqa: E402
 from aesdata.schema import IMAGE  # noqa: E402
 from aesdata.stage import StageContext  # noqa: E402

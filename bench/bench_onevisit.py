@@ -41,16 +41,16 @@ from aesdata.browser import LAUNCH_ARGS, find_browser  # noqa: E402
 from aesdata.judges.capture import CaptureConfig, capture_live, render_captured  # noqa: E402
 from aesdata.judges.reward import RewardConfig  # noqa: E402
 from aesdata.judges.runner import JudgeConfig, Judges  # noqa: E402
-from aesdata.render.assets import AssetStore, fill_store  # noqa: E402
+from aesdata.render.asset_lock import fill_store  # noqa: E402
+from aesdata.render.assets import AssetStore  # noqa: E402
 from aesdata.render.browser_pool import (  # noqa: E402
-    SAMPLE_URL,
     BrowserPool,
     PageSession,
     RenderConfig,
-    _NetworkGuard,
     page_treatment,
 )
 from aesdata.render.html import capture, render_html  # noqa: E402
+from aesdata.render.network import SAMPLE_URL, NetworkGuard  # noqa: E402
 
 
 def _rows(htmls: list[str], renders: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -92,7 +92,7 @@ async def papers(pw: Any, htmls: list[str], store: AssetStore, config: RenderCon
         )
         session = PageSession(page=page, context=page.context, browser_version=info.version)
         await page_treatment(page, html)  # the pool's page treatment (clock, page_init.js)
-        await page.route("**/*", _NetworkGuard(html, store, session).handle)
+        await page.route("**/*", NetworkGuard(html, store, session).handle)
         await page.goto(SAMPLE_URL, wait_until="domcontentloaded", timeout=30000)
         with contextlib.suppress(PlaywrightError):
             await page.wait_for_load_state("networkidle", timeout=3000)

@@ -32,16 +32,16 @@ from playwright.async_api import Playwright, async_playwright
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aesdata.browser import LAUNCH_ARGS, find_browser  # noqa: E402
-from aesdata.render.assets import AssetStore, fill_store  # noqa: E402
+from aesdata.render.asset_lock import fill_store  # noqa: E402
+from aesdata.render.assets import AssetStore  # noqa: E402
 from aesdata.render.browser_pool import (  # noqa: E402
-    SAMPLE_URL,
     BrowserPool,
     PageSession,
     RenderConfig,
-    _NetworkGuard,
     page_treatment,
 )
 from aesdata.render.html import capture, render_html, render_many  # noqa: E402
+from aesdata.render.network import SAMPLE_URL, NetworkGuard  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 _PALETTE = ["indigo", "emerald", "rose", "amber", "sky", "violet", "teal", "orange"]
@@ -123,7 +123,7 @@ async def naive(
             viewport={"width": config.viewport_width, "height": config.viewport_height}
         )
         session = PageSession(page=page, context=page.context, browser_version=info.version)
-        guard = _NetworkGuard(html, store, session)
+        guard = NetworkGuard(html, store, session)
         await page_treatment(page, html)  # the pool's page treatment (clock, page_init.js): a fair comparison
         await page.route("**/*", guard.handle)
         await page.goto(SAMPLE_URL, wait_until="domcontentloaded", timeout=30000)

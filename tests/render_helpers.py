@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from aesdata.browser import BrowserInfo
-from aesdata.render.assets import AssetPolicy, AssetStore, fill_store, load_lock, package_dir, store_dir
+from aesdata.render.asset_lock import fill_store, load_lock, package_dir
+from aesdata.render.assets import AssetPolicy, AssetStore, store_dir
 from aesdata.render.browser_pool import BrowserPool, RenderConfig
 
 T = TypeVar("T")

@@ -173,6 +173,10 @@ def test_cdn_urls_name_npm_package_version_and_file() -> None:
     )
     theme = parse_cdn_url("https://bootswatch.com/4/flatly/bootstrap.min.css")
     assert theme and theme.refs[0] == NpmRef("bootswatch", "4", "dist/flatly/bootstrap.min.css")
+    old = parse_cdn_url("https://cdnjs.cloudflare.com/ajax/libs/modernizr/2.8.3/modernizr.min.js")
+    assert old and (old.refs[0].name, old.refs[0].spec) == ("npm-modernizr", "2.8.3")  # npm's modernizr is 3+
+    new = parse_cdn_url("https://cdnjs.cloudflare.com/ajax/libs/modernizr/3.6.0/modernizr.min.js")
+    assert new and new.refs[0].name == "modernizr"
     kit = parse_cdn_url("https://kit.fontawesome.com/0123abcd.js")
     assert kit and kit.refs[0].stand_in  # an account's kit names no version: whatever answers stands in
     assert parse_cdn_url("https://example.com/app.js") is None
@@ -228,6 +232,20 @@ def test_a_range_resolves_once_and_stays_pinned(tmp_path: Path, registry: Regist
     assert pins["testlib@1"]["version"] == "1.2.0" and pins["testlib@1"]["integrity"].startswith("sha512-")
     fresh = AssetStore(tmp_path / "store", registry=Registry(registry.url, timeout_s=2)).lookup(url)
     assert fresh and fresh.version == "1.3.0"  # a new run resolves anew
+
+
+def test_a_dist_tag_the_registry_does_not_list_comes_from_the_table(
+    tmp_path: Path, registry: RegistryDouble
+) -> None:
+    registry.publish("aos", "2.3.4")
+    registry.publish("aos", "3.0.0-beta.6", latest=False)  # a mirror listing only `latest`
+    answer = _store(tmp_path, registry).lookup("https://unpkg.com/aos@next/dist/lib.js")
+    assert answer and (answer.answered_by, answer.version) == ("exact", "3.0.0-beta.6")
+    assert "table" in answer.parts[0]["note"]
+    registry.publish("aos", "3.0.0-beta.7", latest=False)
+    registry.tags["aos"]["next"] = "3.0.0-beta.7"  # the registry's own tag wins over the table
+    fresh = _store(tmp_path / "fresh", registry).lookup("https://unpkg.com/aos@next/dist/lib.js")
+    assert fresh and (fresh.answered_by, fresh.version) == ("exact", "3.0.0-beta.7")
 
 
 def test_corrupt_tarball_is_refused_and_nothing_kept(tmp_path: Path, registry: RegistryDouble) -> None:

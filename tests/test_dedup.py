@@ -17,7 +17,8 @@ from dedup_benchmark import build, pairwise, render  # noqa: E402
 from aesdata.dedup.components import components  # noqa: E402
 from aesdata.dedup.hamming import hamming_pairs  # noqa: E402
 from aesdata.dedup.minhash import OnePermutationMinHash  # noqa: E402
-from aesdata.dedup.normalize import _TOKEN, canonical, code_features, shingle_hashes_batch, split_tokens  # noqa: E402
+from aesdata.dedup.normalize import _TOKEN, canonical  # noqa: E402
+from aesdata.dedup.shingles import code_features, shingle_hashes_batch, split_tokens  # noqa: E402
 from aesdata.errors import AesdataError  # noqa: E402
 from aesdata.schema import IMAGE  # noqa: E402
 from aesdata.stage import StageContext  # noqa: E402

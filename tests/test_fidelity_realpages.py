@@ -14,8 +14,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from aesdata.render.browser_pool import SAMPLE_ORIGIN, RenderConfig
-from aesdata.render.fidelity import render_fidelity
+from aesdata.render.browser_pool import RenderConfig
+from aesdata.render.fidelity import SAMPLE_ORIGIN, render_fidelity
 from aesdata.render.html import render_html
 from aesdata.schema import sub_schema
 from tests.render_helpers import LoopPool, filled_store

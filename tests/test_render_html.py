@@ -17,7 +17,7 @@ from PIL import Image
 
 from aesdata.browser import BrowserInfo, find_browser
 from aesdata.errors import AesdataError
-from aesdata.render.assets import LockedPackage, fill_store, load_lock
+from aesdata.render.asset_lock import LockedPackage, fill_store, load_lock
 from aesdata.render.browser_pool import RenderConfig
 from aesdata.render.html import blank_fraction, render_html, render_many
 from aesdata.stage import StageContext

@@ -21,7 +21,7 @@ from multiprocessing import get_context
 import numpy as np
 
 from aesdata.dedup.minhash import OnePermutationMinHash
-from aesdata.dedup.normalize import code_features_batch
+from aesdata.dedup.shingles import code_features_batch
 from aesdata.dedup.visual import image_signals
 
 

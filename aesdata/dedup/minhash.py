@@ -26,7 +26,7 @@ from itertools import combinations
 import numpy as np
 from datasketch import LeanMinHash, MinHashLSH
 
-from aesdata.dedup.normalize import mix64
+from aesdata.dedup.shingles import mix64
 
 _EMPTY = np.uint32(0xFFFFFFFF)
 _PROBE_ROUNDS = 64

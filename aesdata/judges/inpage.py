@@ -29,7 +29,8 @@ def find_asset(package: str) -> Path:
 
     Raises ``AesdataError`` when the store lacks it (``aesdata assets fetch`` fills the store).
     """
-    from aesdata.render.assets import load_lock, package_dir, store_dir
+    from aesdata.render.asset_lock import load_lock, package_dir
+    from aesdata.render.npm_store import store_dir
 
     version, inner = JS_ASSETS[package]
     root = store_dir()

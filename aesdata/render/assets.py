@@ -18,9 +18,8 @@ Google Fonts CSS is written from the ``@fontsource`` packages in the shape of th
 (``@font-face`` blocks per weight, style and subset with ``unicode-range``; ``font-display`` as asked).
 Remote images get a neutral placeholder of the size the URL asks for (:func:`placeholder_image`).
 
-The repo's ``assets.lock.json`` pins the packages set-up puts in the store ahead of time
-(:func:`fill_store`, ``aesdata assets fetch``): the in-page judge scripts and the libraries and fonts
-most pages use, so ``offline`` machines and tests have them.
+The repo's ``assets.lock.json`` (:mod:`aesdata.render.asset_lock`) pins the packages set-up puts in
+the store ahead of time, so ``offline`` machines and tests have them.
 
 Hand-written where no library does it: CDN file layout conventions, fontsource -> Google CSS.
 """
@@ -34,14 +33,13 @@ import mimetypes
 import re
 import tarfile
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qs, urlsplit
 
-from aesdata.errors import AesdataError
+from aesdata.render.asset_lock import LOCK_PATH, load_lock, missing_packages
 from aesdata.render.cdn_urls import (
     ASSET_HOST,
     TAILWIND_PLAY,
@@ -51,6 +49,7 @@ from aesdata.render.cdn_urls import (
     parse_cdn_url,
 )
 from aesdata.render.npm_store import (
+    KNOWN_DIST_TAGS,
     PackageStore,
     Registry,
     RegistryError,
@@ -63,7 +62,6 @@ from aesdata.render.npm_store import (
 
 __all__ = ["ASSET_HOST", "AssetPolicy", "AssetStore", "Answer", "store_dir"]
 
-LOCK_PATH = Path(__file__).with_name("assets.lock.json")
 AnsweredBy = Literal["exact", "same-major", "other-major", "placeholder", "blocked", "sri-rejected"]
 _RANK = {"exact": 0, "same-major": 1, "other-major": 2, "placeholder": 3, "blocked": 4, "sri-rejected": 5}
 
@@ -88,92 +86,6 @@ _CONTENT_TYPES = {
     ".json": "application/json",
     ".map": "application/json",
 }
-
-
-# --------------------------------------------------------------------------------------------- lock
-@dataclass(frozen=True)
-class LockedPackage:
-    """One pre-pinned npm package: ``name``, ``version``, sha512 ``integrity`` (SRI form), ``note``."""
-
-    name: str
-    version: str
-    integrity: str
-    note: str = ""
-
-    @property
-    def key(self) -> str:
-        return f"{self.name}@{self.version}"
-
-
-def load_lock(path: Path = LOCK_PATH) -> list[LockedPackage]:
-    """Read the lock file at ``path`` into a list of :class:`LockedPackage`."""
-    data = json.loads(path.read_text())
-    return [LockedPackage(**entry) for entry in data["packages"]]
-
-
-def lock_hash(path: Path = LOCK_PATH) -> str:
-    """Return a short sha256 of the lock file (recorded in the run manifest)."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-
-
-def package_dir(pkg: LockedPackage, root: Path) -> Path:
-    """Folder of ``pkg`` inside the store ``root``."""
-    return root / pkg.key.replace("/", "__")
-
-
-def missing_packages(root: Path | None = None, lock_path: Path = LOCK_PATH) -> list[LockedPackage]:
-    """Return the locked packages not (or not verifiably) present in the store."""
-    store = PackageStore(root or store_dir())
-    return [p for p in load_lock(lock_path) if store.integrity(p.name, p.version) != p.integrity]
-
-
-def store_status(root: Path | None = None, lock_path: Path = LOCK_PATH) -> tuple[bool, str]:
-    """For ``aesdata doctor``: (complete?, one line saying where the store is and what it holds)."""
-    root = root or store_dir()
-    total = len(load_lock(lock_path))
-    missing = missing_packages(root, lock_path)
-    line = f"{total - len(missing)}/{total} pinned packages in {root} (lock {lock_hash(lock_path)})"
-    if missing:
-        line += f"; missing {', '.join(p.key for p in missing[:3])}{'...' if len(missing) > 3 else ''}"
-    return not missing, line
-
-
-def fill_store(
-    root: Path | None = None,
-    lock_path: Path = LOCK_PATH,
-    log: Callable[[str], None] = print,
-    registry: Registry | None = None,
-) -> dict[str, int]:
-    """Download, integrity-check and unpack every locked package missing from the store.
-
-    The tarball must match the lock's sha512; a mismatch raises :class:`AesdataError` and nothing of
-    it is kept. Returns counts ``{"present": n, "fetched": m}``.
-    """
-    store = PackageStore(root or store_dir())
-    store.root.mkdir(parents=True, exist_ok=True)
-    registry = registry or Registry(timeout_s=120)
-    todo = missing_packages(store.root, lock_path)
-    total = len(load_lock(lock_path))
-    for pkg in todo:
-        try:
-            doc = registry.packument(pkg.name)
-            dist = doc["versions"][pkg.version]["dist"]
-            data = registry.tarball(dist["tarball"])
-        except (RegistryError, KeyError) as e:
-            raise AesdataError(
-                f"Could not download {pkg.key} from {registry.url}: {e}.",
-                "Check that the npm registry is reachable (or set AESDATA_NPM_REGISTRY to a mirror).",
-            ) from None
-        try:
-            store.install(pkg.name, pkg.version, pkg.integrity, data)
-        except ValueError:
-            raise AesdataError(
-                f"Integrity mismatch for {pkg.key}: the lock says {pkg.integrity[:24]}..., the registry "
-                f"gave {dist.get('integrity', '?')[:24]}...",
-                "The package was republished or the download is corrupt; re-pin it deliberately.",
-            ) from None
-        log(f"asset store: {pkg.key} ok")
-    return {"present": total - len(todo), "fetched": len(todo)}
 
 
 # ------------------------------------------------------------------------------------------- answers
@@ -308,13 +220,15 @@ class AssetStore:
             if self.policy.network == "resolve":
                 try:
                     doc = self.registry.packument(name)
-                    want = resolve_spec(spec, list(doc.get("versions", {})), doc.get("dist-tags", {}))
+                    tags = {**KNOWN_DIST_TAGS.get(name, {}), **doc.get("dist-tags", {})}
+                    want = resolve_spec(spec, list(doc.get("versions", {})), tags)
                     if want is None:
                         note = f"no published version of {name} matches {spec!r}"
                 except RegistryError as e:
                     note = str(e)
             if want is None and not note.startswith("no published"):
-                want = resolve_spec(spec, self.store.versions(name))  # offline: the store's versions
+                # offline: the store's versions
+                want = resolve_spec(spec, self.store.versions(name), KNOWN_DIST_TAGS.get(name))
                 note = note or ("" if want else "offline: no stored version matches")
         if want is not None:
             have = self.store.path(name, want)
@@ -325,6 +239,8 @@ class AssetStore:
                 note = f"offline: {name}@{want} is not in the store"
             if have is not None:
                 self.run_lock.put(name, spec, want, self.store.integrity(name, want) or "")
+                if KNOWN_DIST_TAGS.get(name, {}).get(spec) == want:
+                    return want, "exact", f"dist-tag {spec!r} is {want} (aesdata's table of unlisted tags)"
                 return want, "exact", ""
         return self._fallback(name, spec, want, note)
 

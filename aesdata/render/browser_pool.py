@@ -27,11 +27,9 @@ in-page waits use the real timers kept as ``window.__aesdataNative`` before the 
 CSS animations and transitions run on the compositor's wall clock and are stopped before any
 screenshot (``html._NO_MOTION_CSS``); video, animated images and Web Workers are not controlled.
 
-Network: every request goes through one route handler. The sample document, the files of its own
-folder (a multi-file sample) and the :class:`~aesdata.render.assets.AssetStore`'s answers (exact npm
-files, fetched on demand outside the page; SRI decisions; placeholder images) are served by aesdata;
-navigations elsewhere get ``204 No Content`` (the page stays); anything else is aborted. Every
-answer, substitution and refusal is recorded, WebSocket attempts included. Underneath, the browser is launched with every host name unresolvable
+Network: every request goes through one route handler, the seal of :mod:`aesdata.render.network`
+(the document, the sample's own files and the asset store's answers are served; everything else is
+refused; all of it recorded). Underneath, the browser is launched with every host name unresolvable
 and a proxy that refuses connections, so what escapes request interception (WebSockets, preconnect,
 DNS prefetch, WebRTC) cannot reach any host either, loopback included. (WebSockets are not routed:
 Playwright's WebSocket routing installs an in-page shim that cost ~25 ms of CPU per sample.)
@@ -46,9 +44,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
-import mimetypes
 import os
-import re
 import socket
 import time
 import weakref
@@ -57,14 +53,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urljoin, urlsplit
 
 from playwright.async_api import (
     Browser,
     BrowserContext,
     Page,
     Playwright,
-    Route,
     async_playwright,
 )
 from playwright.async_api import Error as PlaywrightError
@@ -72,18 +66,9 @@ from pydantic import Field
 
 from aesdata.browser import LAUNCH_ARGS, BrowserInfo, find_browser
 from aesdata.config import StageConfig
-from aesdata.render.assets import (
-    ASSET_HOST,
-    Answer,
-    AssetStore,
-    image_size,
-    looks_like_image,
-    placeholder_image,
-    sri_matches,
-)
-from aesdata.render.fidelity import SAMPLE_ORIGIN
+from aesdata.render.assets import AssetStore
+from aesdata.render.network import SAMPLE_URL, NetworkGuard
 
-SAMPLE_URL = SAMPLE_ORIGIN + "index.html"
 _INIT_JS = (Path(__file__).with_name("page_init.js")).read_text()
 _MAX_RECORDS = 200
 #: Page time of every sample when its document starts loading (a fixed instant, UTC).
@@ -176,7 +161,8 @@ class PageSession:
         await asyncio.wait_for(self.page.clock.run_for(ms), timeout_s)
         self.page_ms += ms
 
-    def _record(self, target: list[dict[str, Any]], item: dict[str, Any]) -> None:
+    def record(self, target: list[dict[str, Any]], item: dict[str, Any]) -> None:
+        """Append ``item`` to ``target`` (one of the record lists above), at most ``_MAX_RECORDS``."""
         if len(target) < _MAX_RECORDS:
             target.append(item)
 
@@ -187,194 +173,6 @@ class _Slot:
     uses: int = 0
     active: int = 0
     retiring: bool = False
-
-
-class _NetworkGuard:
-    """The route handlers of one sample: serve the document, its own files and the store's answers;
-    refuse and record the rest.
-
-    Before the document is served, every ``<script>``/``<link>`` with an ``integrity`` attribute is
-    checked against the bytes the store will serve: equal bytes pass Chromium's own check; for
-    different bytes the store's policy decides (``strip``: the attribute is removed from the served
-    document; ``reject``: kept, Chromium refuses the file). Each decision is recorded per asset.
-    """
-
-    def __init__(
-        self, html: str, store: AssetStore | None, session: PageSession, files_root: Path | None = None
-    ) -> None:
-        self.html = html
-        self.document: bytes | None = None
-        self.store = store
-        self.session = session
-        self.files_root = files_root.resolve() if files_root is not None else None
-        self.sri: dict[str, str] = {}  # absolute URL -> ok | stripped | rejected
-
-    def _seal_document(self) -> bytes:
-        """The document as served (integrity attributes stripped where the policy says so)."""
-        if self.store is None:
-            return self.html.encode("utf-8", "replace")
-        try:
-            self.sri, text = seal_integrity(self.html, self.store)
-        except Exception:  # noqa: BLE001 - a store fault leaves the document as written (Chromium checks)
-            self.sri, text = {}, self.html
-        return text.encode("utf-8", "replace")
-
-    def _record(self, url: str, kind: str, answer: Answer | None, note: str = "") -> None:
-        sri = self.sri.get(url.split("#", 1)[0], "none")
-        parts = (
-            answer.parts
-            if answer is not None
-            else [
-                {
-                    "answered_by": "blocked",
-                    "package": None,
-                    "version": None,
-                    "requested": "",
-                    "file": None,
-                    "note": note,
-                }
-            ]
-        )
-        for part in parts:
-            item = {"url": url[:500], "kind": kind, **part, "sri": sri}
-            if sri == "rejected" and part["answered_by"] != "blocked":
-                item["answered_by"] = "sri-rejected"
-            self.session._record(self.session.assets, item)
-
-    async def handle(self, route: Route) -> None:
-        request = route.request
-        url = request.url
-        try:
-            if url.split("#", 1)[0] == SAMPLE_URL:
-                if self.document is None:
-                    self.document = await asyncio.to_thread(self._seal_document)
-                await route.fulfill(
-                    status=200, body=self.document, headers={"content-type": "text/html; charset=utf-8"}
-                )
-                return
-            kind = _KINDS.get(request.resource_type, "other")
-            navigation = request.is_navigation_request()
-            if url.startswith(SAMPLE_ORIGIN) and not navigation:
-                own = _own_file(self.files_root, url)
-                if own is not None:
-                    await route.fulfill(status=200, body=own[0], headers={"content-type": own[1]})
-                    return
-                self._record(url, kind, None, "not in the sample's folder (missing online too)")
-            answer = None
-            if self.store is not None and not navigation:
-                try:
-                    answer = await asyncio.to_thread(self.store.lookup, url)
-                except Exception as e:  # noqa: BLE001 - a store fault blocks this request, never hangs it
-                    self._record(url, kind, None, f"store error: {type(e).__name__}: {e}"[:200])
-                    await route.abort("blockedbyclient")
-                    return
-            if answer is not None and answer.body is not None:
-                if not url.startswith(f"https://{ASSET_HOST}/") or answer.answered_by != "exact":
-                    self._record(url, kind, answer)
-                await route.fulfill(
-                    status=200,
-                    body=answer.body,
-                    headers={"content-type": answer.content_type, "access-control-allow-origin": "*"},
-                )
-                return
-            if answer is not None:
-                self._record(url, kind, answer)
-            elif (
-                not navigation
-                and not url.startswith(SAMPLE_ORIGIN)
-                and url.startswith(("http:", "https:"))
-                and self.store is not None
-                and looks_like_image(url, request.resource_type)
-                and self.store.policy.images == "placeholder"
-            ):
-                body, ctype = placeholder_image(url)
-                self.session._record(
-                    self.session.assets,
-                    {
-                        "url": url[:500],
-                        "kind": "image",
-                        "answered_by": "placeholder",
-                        "package": None,
-                        "version": None,
-                        "requested": "",
-                        "file": None,
-                        "sri": "none",
-                        "note": "neutral placeholder {}x{}".format(*image_size(url)),
-                    },
-                )
-                await route.fulfill(
-                    status=200, body=body, headers={"content-type": ctype, "access-control-allow-origin": "*"}
-                )
-                return
-            elif not navigation and not url.startswith(SAMPLE_ORIGIN) and url.startswith(("http:", "https:")):
-                self._record(url, kind, None, "unknown host: nothing on npm answers it")
-            self.session._record(
-                self.session.blocked,
-                {
-                    "url": url[:500],
-                    "type": request.resource_type,
-                    "reason": "navigation"
-                    if navigation
-                    else ("not-in-sample" if url.startswith(SAMPLE_ORIGIN) else "network"),
-                },
-            )
-            if navigation:  # 204: the browser stays on the current document
-                await route.fulfill(status=204, body=b"")
-            else:
-                await route.abort("blockedbyclient")
-        except PlaywrightError:
-            pass  # the page or context went away while the request was in flight
-
-
-_KINDS = {"script": "script", "stylesheet": "stylesheet", "font": "font", "image": "image", "media": "image"}
-_TAG = re.compile(r"<(?:script|link)\b[^>]*>", re.I)
-_ATTR = re.compile(r"""\s(src|href|integrity)\s*=\s*("[^"]*"|'[^']*'|[^\s>]+)""", re.I)
-
-
-def seal_integrity(html: str, store: AssetStore) -> tuple[dict[str, str], str]:
-    """Check each ``integrity`` attribute of ``html`` against the bytes ``store`` serves for its URL.
-
-    Returns ({absolute URL: ok | stripped | rejected}, the document to serve). A URL the store does
-    not answer is left alone (the request is blocked and recorded anyway)."""
-    decisions: dict[str, str] = {}
-    pieces: list[str] = []
-    last = 0
-    for tag in _TAG.finditer(html):
-        attrs = {m.group(1).lower(): m for m in _ATTR.finditer(tag.group(0))}
-        if "integrity" not in attrs or not ({"src", "href"} & set(attrs)):
-            continue
-        raw = (attrs.get("src") or attrs["href"]).group(2).strip("\"'")
-        url = urljoin(SAMPLE_URL, raw.replace("&amp;", "&"))
-        integrity = attrs["integrity"].group(2).strip("\"'")
-        if not integrity.strip():
-            continue
-        answer = store.lookup(url)
-        if answer is None or answer.body is None:
-            continue
-        if sri_matches(integrity, answer.body):
-            decisions[url] = "ok"
-        elif store.policy.sri == "strip":
-            decisions[url] = "stripped"
-            m = attrs["integrity"]
-            start, end = tag.start() + m.start(), tag.start() + m.end()
-            pieces.append(html[last:start])
-            last = end
-        else:
-            decisions[url] = "rejected"
-    pieces.append(html[last:])
-    return decisions, "".join(pieces)
-
-
-def _own_file(root: Path | None, url: str) -> tuple[bytes, str] | None:
-    """The bytes and content type of a file of the sample's own folder, or ``None``."""
-    if root is None:
-        return None
-    rel = unquote(urlsplit(url).path).lstrip("/")
-    path = (root / rel).resolve()
-    if not path.is_relative_to(root) or not path.is_file():
-        return None
-    ctype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    return path.read_bytes(), ctype
 
 
 class BrowserPool:
@@ -532,7 +330,7 @@ class BrowserPool:
                 )
                 page = await context.new_page()
                 session = PageSession(page=page, context=context, browser_version=self.version)
-                guard = _NetworkGuard(html, self.store, session, files_root)
+                guard = NetworkGuard(html, self.store, session, files_root)
                 await page_treatment(context, seed or html)
                 _CLOCKED[page] = self.config.settle_timeout_s
                 await context.route("**/*", guard.handle)
@@ -643,7 +441,7 @@ def _watch(session: PageSession) -> None:
         if msg.type == "error":
             loc = msg.location or {}
             text = msg.text
-            session._record(
+            session.record(
                 session.console,
                 {
                     "type": "console",
@@ -656,7 +454,7 @@ def _watch(session: PageSession) -> None:
 
     def on_pageerror(error: Any) -> None:
         session.pageerrors += 1
-        session._record(
+        session.record(
             session.console,
             {
                 "type": "pageerror",
@@ -667,14 +465,14 @@ def _watch(session: PageSession) -> None:
         )
 
     def on_websocket(ws: Any) -> None:  # the seal refuses the connection; this records the attempt
-        session._record(session.blocked, {"url": ws.url[:500], "type": "websocket", "reason": "websocket"})
+        session.record(session.blocked, {"url": ws.url[:500], "type": "websocket", "reason": "websocket"})
 
     def on_crash(_: Any) -> None:
         session.crashed = True
 
     def on_popup(popup: Page) -> None:
         session.popups += 1
-        session._record(session.blocked, {"url": popup.url[:500], "type": "popup", "reason": "popup"})
+        session.record(session.blocked, {"url": popup.url[:500], "type": "popup", "reason": "popup"})
         asyncio.ensure_future(_close_quietly(popup))
 
     page.on("console", on_console)

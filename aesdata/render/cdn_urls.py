@@ -100,6 +100,13 @@ CDNJS_TO_NPM: dict[str, str | None] = {
     "bootswatch": "bootswatch",
     "datatables": None,
 }
+#: cdnjs library versions that npm has only under another package name: (cdnjs name, version) -> npm
+#: name. Each package carries the project's own file of that release byte for byte.
+CDNJS_OLD_VERSIONS: dict[tuple[str, str], str] = {
+    # npm's modernizr starts at 3.0; npm-modernizr@2.8.3's modernizr.js is Modernizr's v2.8.3 tag's
+    # modernizr.js (sha256 7dfc3ef73c12..., the same bytes)
+    ("modernizr", "2.8.3"): "npm-modernizr",
+}
 #: Packages whose pre-5 majors lived under another npm name.
 _FA = "@fortawesome/fontawesome-free"
 _FA4 = "font-awesome"
@@ -152,8 +159,11 @@ def split_spec(spec_and_path: str) -> NpmRef:
 
 
 def cdnjs_npm_name(lib: str, version: str) -> str | None:
-    """The npm name of cdnjs library ``lib`` at ``version`` (Font Awesome 4 is ``font-awesome``)."""
+    """The npm name of cdnjs library ``lib`` at ``version`` (Font Awesome 4 is ``font-awesome``; see
+    also :data:`CDNJS_OLD_VERSIONS`)."""
     key = lib.lower()
+    if (key, version) in CDNJS_OLD_VERSIONS:
+        return CDNJS_OLD_VERSIONS[key, version]
     if key == "font-awesome" and version.split(".")[0] in ("3", "4"):
         return _FA4
     if key in CDNJS_TO_NPM:

@@ -15,7 +15,8 @@
   ``7.9.0``) with the integrity of what was served, in a JSON file in the run, so re-rendering the run
   makes the same choices even after new releases.
 - :func:`resolve_spec` picks the version a spec means among published (or stored) versions, with
-  node-semver's rules (the rules the CDNs apply).
+  node-semver's rules (the rules the CDNs apply). :data:`KNOWN_DIST_TAGS` names the version of a few
+  dist-tags that a registry may not list (a mirror that keeps only ``latest``).
 """
 
 from __future__ import annotations
@@ -156,6 +157,19 @@ class Registry:
     def tarball(self, url: str) -> bytes:
         """The bytes of the tarball at ``url``."""
         return self._get(url)
+
+
+#: Dist-tags pages use that a registry may not list, package -> {tag: version}. Registry mirrors may
+#: keep only ``latest`` (the one this project is developed against lists no other tag for any package,
+#: vue's and react's included), so a CDN URL with ``@next`` finds nothing there although unpkg and
+#: jsDelivr answer it from npmjs.com. The registry's own tags always win; each entry says why the
+#: tag can only mean that version.
+KNOWN_DIST_TAGS: dict[str, dict[str, str]] = {
+    # michalsnik/aos: the default branch `next` ("This is README for aos@next", its CDN snippet
+    # unpkg.com/aos@next/dist/aos.js) ends at the 3.0.0-beta.6 release commit (2018-10-03), the last
+    # version of aos ever published, so `next` has named 3.0.0-beta.6 since
+    "aos": {"next": "3.0.0-beta.6"},
+}
 
 
 def resolve_spec(spec: str, versions: list[str], dist_tags: dict[str, str] | None = None) -> str | None:

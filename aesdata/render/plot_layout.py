@@ -5,7 +5,7 @@ Input: a drawn matplotlib ``Figure`` (Agg canvas) or a plotly figure. Output: a 
 title and labels, tick labels, legend box, whether it holds data, and counted overlaps; for plotly the
 same read from the figure's layout and data (geometry computed here, no browser).
 
-Runs inside the plot worker's sandbox, which loads it by path (``plot_worker._load_sibling``): it
+Runs inside the plot worker's sandbox, which loads it by path (``plot_worker.load_siblings``): it
 imports nothing from aesdata, and matplotlib / plotly only through the figures it is given.
 Hand-written: no library summarises a figure's layout this way.
 """

@@ -17,31 +17,28 @@ UTF-8 JSON). Per job it forks a child that
   - installs an audit hook that refuses process spawning (``os.system``, ``subprocess``, ``exec``,
     ``fork``) and, where the OS layer leaves the network up, ``socket.connect`` -- a policy layer
     with clear errors on top of the OS isolation, which stays the real boundary;
-  - seeds ``random`` and ``numpy.random`` (with ``PYTHONHASHSEED=0`` this makes reruns identical);
-  - turns ``plt.show()`` / ``fig.show()`` / plotly ``write_image`` into no-ops that register the
-    figure, runs the script as ``__main__``, and sends back the first figure as PNG (matplotlib:
-    the Agg canvas; plotly: the figure JSON, rasterised by the ``plotly`` renderer) and a layout
-    summary of up to ``max_figures`` figures for the judges.
+  - runs the script with :func:`plot_script.run_script` (seeded, figures captured and extracted) and
+    sends back its result frame.
 The parent enforces the wall-clock limit (SIGKILL to the child's process group), and, being a child
 subreaper, kills every process the script left behind before answering.
 
 ``plotly``: keeps one headless Chromium page with plotly.js warm (no network inside the sandbox)
 and turns figure JSON frames into PNG frames (:func:`serve_plotly`).
 
-The layout summaries of a drawn figure live in the sibling ``plot_layout.py``, loaded by path.
+This module is the process side (protocol, forking, confinement); the plotting side (warm-up, running
+a script, figure capture and extraction, plotly rasterising) is the sibling ``plot_script.py``, with
+the figures' layout summaries in ``plot_layout.py``: both are loaded from this file's folder
+(:func:`load_siblings`), which the sandbox binds read-only.
 
-Hand-written (no library does this): the fork server, the limits and uid drop and the figure capture.
+Hand-written (no library does this): the fork server, the limits and uid drop.
 """
 
 from __future__ import annotations
 
-import base64
 import ctypes
 import gc
-import importlib.util
-import io
+import importlib
 import json
-import linecache
 import os
 import resource
 import select
@@ -50,10 +47,11 @@ import struct
 import sys
 import time
 import traceback
+import types
 from pathlib import Path
 from typing import Any
 
-SCRIPT_NAME = "script.py"
+_PACKAGE = "_aesdata_plot"
 MAX_RESULT_BYTES = 64 * 1024 * 1024
 _PR_SET_DUMPABLE = 4
 _PR_SET_CHILD_SUBREAPER = 36
@@ -62,20 +60,21 @@ _EXIT_MEMORY = 71  # the child ran out of memory even while reporting
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
-def _load_sibling(name: str) -> Any:
-    """Import ``<name>.py`` from this file's folder by path, without putting ``aesdata/render`` on
-    ``sys.path`` (its ``html.py`` would shadow the standard library) and without importing aesdata."""
-    spec = importlib.util.spec_from_file_location(
-        f"_plot_worker_{name}", Path(__file__).with_name(f"{name}.py")
+def load_siblings() -> tuple[Any, Any]:
+    """Import ``plot_script.py`` and ``plot_layout.py`` from this file's folder, as modules of a
+    stand-in package ``_aesdata_plot`` whose path is that folder (so their relative imports work),
+    without putting ``aesdata/render`` on ``sys.path`` (its ``html.py`` would shadow the standard
+    library) and without importing aesdata. Returns (plot_script, plot_layout)."""
+    package = types.ModuleType(_PACKAGE)
+    package.__path__ = [str(Path(__file__).parent)]
+    sys.modules[_PACKAGE] = package
+    return (
+        importlib.import_module(f"{_PACKAGE}.plot_script"),
+        importlib.import_module(f"{_PACKAGE}.plot_layout"),
     )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
-#: the figure layout summaries for the judges (``aesdata/render/plot_layout.py``)
-layout = _load_sibling("plot_layout")
+script, layout = load_siblings()
 
 
 # ---------------------------------------------------------------- framing (shared with plot_sandbox)
@@ -130,39 +129,10 @@ class ForkServer:
 
     def _warm_up(self) -> dict[str, str]:
         """Import the plotting stack and draw one figure of each kind so children start hot."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        import numpy
-        import pandas
-        import PIL
-        import plotly
-        import plotly.express as px
-        import plotly.graph_objects  # noqa: F401
-        import plotly.io  # noqa: F401
-        import plotly.subplots  # noqa: F401
-        import seaborn
-
-        fig, ax = plt.subplots()
-        ax.plot([0, 1], [1, 0], label="warm")
-        ax.set_title("warm $x^2$")
-        ax.legend()
-        fig.canvas.draw()
-        _png_of_canvas(fig)
-        plt.close("all")
-        _warm_plotly(px)
+        versions = script.warm_up()
         gc.collect()
         gc.freeze()  # children's collections skip the warm image, so they copy fewer pages on write
-        return {
-            "python": sys.version.split()[0],
-            "matplotlib": matplotlib.__version__,
-            "seaborn": seaborn.__version__,
-            "plotly": plotly.__version__,
-            "pandas": pandas.__version__,
-            "numpy": numpy.__version__,
-            "pillow": PIL.__version__,
-        }
+        return versions
 
     def hello(self) -> dict[str, Any]:
         """What the sandbox host learns once at start: versions and the protections in force."""
@@ -182,7 +152,7 @@ class ForkServer:
         io_dir = job_dir + ".io"
         os.mkdir(job_dir, 0o700)
         os.mkdir(io_dir, 0o700)
-        with open(os.path.join(job_dir, SCRIPT_NAME), "w") as f:
+        with open(os.path.join(job_dir, script.SCRIPT_NAME), "w") as f:
             f.write(job["code"])
         if job.get("data_csv") is not None:
             with open(os.path.join(job_dir, "data.csv"), "w") as f:
@@ -251,36 +221,6 @@ def _private_mplconfig(cache: str | None, target: str) -> None:
     os.makedirs(target, exist_ok=True)
     os.chmod(target, 0o755)
     os.environ["MPLCONFIGDIR"] = target
-
-
-def _warm_plotly(px: Any) -> None:
-    """Build one figure of each common trace type, loading plotly's lazily imported classes once."""
-    import pandas as pd
-
-    df = pd.DataFrame({"x": [1, 2, 3], "y": [3, 1, 2], "g": ["a", "b", "a"], "p": ["r", "r", "s"]})
-    for make in (
-        lambda: px.scatter(df, x="x", y="y", color="g", size="x", hover_name="g", trendline=None),
-        lambda: px.line(df, x="x", y="y", color="g", markers=True),
-        lambda: px.bar(df, x="g", y="y", color="p", barmode="group", text_auto=True),
-        lambda: px.histogram(df, x="y", color="g"),
-        lambda: px.box(df, x="g", y="y"),
-        lambda: px.violin(df, x="g", y="y"),
-        lambda: px.area(df, x="x", y="y", color="g"),
-        lambda: px.pie(df, names="g", values="y", hole=0.3),
-        lambda: px.treemap(df, path=["p", "g"], values="y"),
-        lambda: px.sunburst(df, path=["p", "g"], values="y"),
-        lambda: px.imshow([[1, 2], [3, 4]], text_auto=True),
-        lambda: px.density_heatmap(df, x="x", y="y"),
-        lambda: px.scatter_3d(df, x="x", y="y", z="y"),
-        lambda: px.funnel(df, x="y", y="g"),
-    ):
-        fig = make()
-        fig.update_layout(title="warm", template="plotly_white", legend=dict(orientation="h"))
-        fig.update_xaxes(title="x", showgrid=True)
-        fig.update_yaxes(title="y")
-        fig.add_annotation(text="a", x=1, y=1)
-        fig.to_plotly_json()
-        fig.to_json()
 
 
 def _drain(fd: int, chunks: list[bytes], budget: int) -> int:
@@ -456,7 +396,8 @@ def _child_main(
             os.setresuid(uid, uid, uid)
         if not _prctl(_PR_SET_NO_NEW_PRIVS, 1):
             raise OSError("prctl(PR_SET_NO_NEW_PRIVS) failed")
-        result = _run_script(job, server.block_network)
+        _refuse_spawning(server.block_network)
+        result = script.run_script(job)
         write_frame(w, result)
         code = 0
     except MemoryError:
@@ -483,61 +424,8 @@ def _set_limits(job: dict[str, Any]) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
-class _Capture:
-    """Figures the script showed or saved, in order (matplotlib Figures and plotly figures)."""
-
-    def __init__(self) -> None:
-        self.figures: list[Any] = []
-
-    def add(self, fig: Any) -> None:
-        if not any(f is fig for f in self.figures):
-            self.figures.append(fig)
-
-
-def _install_hooks(capture: _Capture, block_network: bool) -> None:
-    """Make show()/savefig()/write_image() register figures, and refuse process spawning (and sockets)."""
-    import matplotlib.figure
-    import matplotlib.pyplot as plt
-    import plotly.basedatatypes
-    import plotly.io
-
-    def plt_show(*args: Any, **kwargs: Any) -> None:
-        for num in plt.get_fignums():
-            capture.add(plt.figure(num))
-
-    def fig_show(self: Any, *args: Any, **kwargs: Any) -> None:
-        capture.add(self)
-
-    def pio_show(fig: Any, *args: Any, **kwargs: Any) -> None:
-        capture.add(fig)
-
-    def write_image(fig: Any, *args: Any, **kwargs: Any) -> None:
-        capture.add(fig)
-
-    def registering(method: Any) -> Any:
-        def wrapper(fig: Any, *args: Any, **kwargs: Any) -> Any:
-            capture.add(fig)
-            return method(fig, *args, **kwargs)
-
-        return wrapper
-
-    def to_image(fig: Any, *args: Any, **kwargs: Any) -> bytes:
-        capture.add(fig)
-        raise RuntimeError(
-            "plotly to_image() is not available in the plot sandbox; the sandbox exports figures itself"
-        )
-
-    plt.show = plt_show
-    matplotlib.figure.Figure.show = fig_show
-    matplotlib.figure.Figure.savefig = registering(matplotlib.figure.Figure.savefig)
-    plotly.basedatatypes.BaseFigure.write_html = registering(plotly.basedatatypes.BaseFigure.write_html)
-    plotly.basedatatypes.BaseFigure.show = fig_show
-    plotly.basedatatypes.BaseFigure.write_image = write_image
-    plotly.basedatatypes.BaseFigure.to_image = to_image
-    plotly.io.show = pio_show
-    plotly.io.write_image = write_image
-    plotly.io.to_image = to_image
-
+def _refuse_spawning(block_network: bool) -> None:
+    """An audit hook that refuses process spawning (and, with ``block_network``, sockets)."""
     blocked = _SPAWN_EVENTS + (("socket.connect", "socket.sendto", "socket.sendmsg") if block_network else ())
 
     def audit(event: str, args: tuple[Any, ...]) -> None:
@@ -547,198 +435,24 @@ def _install_hooks(capture: _Capture, block_network: bool) -> None:
     sys.addaudithook(audit)
 
 
-def _run_script(job: dict[str, Any], block_network: bool) -> dict[str, Any]:
-    """Execute the script in this process; return the result dict for the parent."""
-    import matplotlib.pyplot as plt
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    source: str = job["code"]
-    capture = _Capture()
-    timings: dict[str, float] = {}
-    main_pid = os.getpid()
-    linecache.cache[SCRIPT_NAME] = (len(source), None, source.splitlines(True), SCRIPT_NAME)
-    namespace: dict[str, Any] = {
-        "__name__": "__main__",
-        "__file__": os.path.join(os.getcwd(), SCRIPT_NAME),
-        "__builtins__": __builtins__,
-    }
-    sys.argv = [SCRIPT_NAME]
-    _seed_rngs()
-    status, error = "ok", None
-    t0 = time.perf_counter()
-    try:
-        compiled = compile(source, SCRIPT_NAME, "exec")
-        _install_hooks(capture, block_network)
-        exec(compiled, namespace)
-    except SystemExit as exc:
-        if exc.code not in (None, 0):
-            status, error = "exec_error", f"SystemExit: {exc.code}"
-    except MemoryError:
-        namespace.clear()  # free what the script holds so the report can be written
-        status, error = (
-            "killed",
-            f"MemoryError: memory limit of {job['memory_mb']} MB exceeded\n" + _script_traceback(),
-        )
-    except BaseException as exc:
-        status, error = "exec_error", _error_text(exc)
-    if os.getpid() != main_pid:  # a copy made by os.fork() inside the script: report nothing
-        os._exit(0)
-    timings["exec_ms"] = round((time.perf_counter() - t0) * 1000, 2)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    figures = _collect_figures(capture, namespace, plt)
-    result: dict[str, Any] = {"status": status, "error": error, "n_figures": len(figures), "timings": timings}
-    if status != "ok":
-        return result
-    if not figures:
-        result.update(status="no_figure", error="the script ran but produced no figure")
-        return result
-    t1 = time.perf_counter()
-    layouts, first = [], None
-    try:
-        for index, fig in enumerate(figures[: int(job["max_figures"])]):
-            if _is_plotly(fig):
-                layouts.append(layout.plotly_layout(fig))
-                if index == 0:
-                    first = {"library": "plotly", "figure_json": fig.to_json()}
-            else:
-                if not isinstance(fig.canvas, FigureCanvasAgg):  # closed figures lose their canvas
-                    FigureCanvasAgg(fig)
-                fig.set_dpi(int(job["dpi"]))
-                fig.canvas.draw()
-                layouts.append(layout.mpl_layout(fig))
-                if index == 0:
-                    first = {
-                        "library": "matplotlib",
-                        "png_b64": base64.b64encode(_png_of_canvas(fig)).decode(),
-                    }
-    except Exception as exc:  # e.g. a bad mathtext label only fails when drawn
-        result.update(status="exec_error", error="while drawing the figure: " + _error_text(exc))
-        return result
-    timings["capture_ms"] = round((time.perf_counter() - t1) * 1000, 2)
-    result.update(first=first, layouts=layouts)
-    return result
-
-
-def _seed_rngs(seed: int = 0) -> None:
-    """Unseeded ``random`` / ``numpy.random`` calls give the same numbers in every run and worker."""
-    import random
-
-    import numpy as np
-
-    random.seed(seed)
-    np.random.seed(seed)
-
-
-def _error_text(exc: BaseException) -> str:
-    """The exception's last line, then the script's own frames (short)."""
-    last = traceback.format_exception_only(type(exc), exc)[-1].strip()
-    return f"{last}\n{_script_traceback()}".rstrip()
-
-
-def _script_traceback(max_frames: int = 6) -> str:
-    tb = sys.exc_info()[2]
-    frames = [f for f in traceback.extract_tb(tb) if f.filename == SCRIPT_NAME] if tb else []
-    return "".join(traceback.format_list(frames[-max_frames:]))
-
-
-def _is_plotly(fig: Any) -> bool:
-    import plotly.basedatatypes
-
-    return isinstance(fig, plotly.basedatatypes.BaseFigure)
-
-
-def _collect_figures(capture: _Capture, namespace: dict[str, Any], plt: Any) -> list[Any]:
-    """Shown/saved figures first, then figures still open in pyplot, then figures left in globals."""
-    import matplotlib.figure
-
-    for num in plt.get_fignums():
-        capture.add(plt.figure(num))
-    if not capture.figures:
-        for value in list(namespace.values()):
-            if _is_plotly(value) or isinstance(value, matplotlib.figure.Figure):
-                capture.add(value)
-    return capture.figures
-
-
-def _png_of_canvas(fig: Any) -> bytes:
-    """PNG of the figure exactly as drawn on its Agg canvas (the pixels the layout describes)."""
-    from PIL import Image
-
-    canvas = fig.canvas
-    buf = canvas.buffer_rgba()
-    image = Image.frombuffer("RGBA", (buf.shape[1], buf.shape[0]), buf, "raw", "RGBA", 0, 1)
-    out = io.BytesIO()
-    image.save(out, format="PNG", compress_level=3)
-    return out.getvalue()
-
-
 # ---------------------------------------------------------------- plotly renderer
 
 
-#: Rasterises one figure in the warm page: ``Plotly.toImage`` lays it out and draws it off-screen
-#: (its own hidden div, purged afterwards), so nothing of one figure stays for the next.
-_PLOTLY_TO_PNG_JS = """async ([figure, opts]) => {
-  const url = await Plotly.toImage(figure, opts);
-  return url.slice(url.indexOf(",") + 1);
-}"""
-
-
-def plotly_js_path() -> Path:
-    """The plotly.js bundled with the installed plotly package (the version its figures target)."""
-    import plotly
-
-    return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-
-
 def serve_plotly(proto_in: int, proto_out: int) -> None:
-    """Answer {"figure": json, "scale": s} frames with {"png_b64": ...} or {"error": ...}.
-
-    One headless Chromium page (``$BROWSER_PATH``, flags from ``$AESDATA_BROWSER_ARGS``, a JSON
-    list) with plotly.js loaded once; each figure is drawn with ``Plotly.toImage`` at the figure's
-    own size (default 700x500). kaleido does the same but reloads its page (and plotly.js) after
-    every figure: ~370 ms per demo figure against ~140 ms here (measured from the host).
-    Host names do not resolve, so a figure's image URLs fetch nothing even without the sandbox.
-    """
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=os.environ["BROWSER_PATH"],
-            args=[
-                *json.loads(os.environ.get("AESDATA_BROWSER_ARGS", "[]")),
-                "--host-resolver-rules=MAP * ~NOTFOUND",
-            ],
-            handle_sigint=False,
-            handle_sigterm=False,
-            handle_sighup=False,
-        )
-        page = browser.new_page()
-        page.set_content("<!doctype html><html><head><meta charset='utf-8'></head><body></body></html>")
-        page.add_script_tag(path=plotly_js_path())
-        warm = page.evaluate(
-            _PLOTLY_TO_PNG_JS,
-            [{"data": [{"type": "bar", "x": ["a"], "y": [1]}], "layout": {}}, {"format": "png"}],
-        )
-        write_frame(proto_out, {"ready": True, "warm_png_bytes": len(base64.b64decode(warm))})
+    """Answer {"figure": json, "scale": s} frames with {"png_b64": ...} or {"error": ...}, drawn in
+    one warm page (:func:`plot_script.plotly_page`)."""
+    with script.plotly_page() as page:
+        write_frame(proto_out, {"ready": True, "warm_png_bytes": page.warm_png_bytes})
         while True:
             try:
                 msg = read_frame(proto_in)
             except EOFError:
                 break
             try:
-                fig = json.loads(msg["figure"])
-                layout = fig.get("layout", {})
-                opts = {
-                    "format": "png",
-                    "width": layout.get("width") or 700,
-                    "height": layout.get("height") or 500,
-                    "scale": float(msg.get("scale", 1.0)),
-                }
-                write_frame(proto_out, {"png_b64": page.evaluate(_PLOTLY_TO_PNG_JS, [fig, opts])})
+                png = page.png_b64(msg["figure"], float(msg.get("scale", 1.0)))
+                write_frame(proto_out, {"png_b64": png})
             except Exception as exc:  # a bad figure is that row's error, not the renderer's end
                 write_frame(proto_out, {"error": f"{type(exc).__name__}: {exc}"})
-        browser.close()
 
 
 # ---------------------------------------------------------------- entry point

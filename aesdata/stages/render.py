@@ -37,7 +37,8 @@ from pydantic import Field
 
 from aesdata.errors import AesdataError
 from aesdata.judges.capture import CAPTURE_COLUMNS, CaptureConfig, render_captured
-from aesdata.render.assets import AssetPolicy, AssetStore, lock_hash, missing_packages, store_dir
+from aesdata.render.asset_lock import lock_hash, missing_packages
+from aesdata.render.assets import AssetPolicy, AssetStore, store_dir
 from aesdata.render.browser_pool import BrowserPool, RenderConfig
 from aesdata.render.cdn_urls import urls_in_html
 from aesdata.render.html import render_many

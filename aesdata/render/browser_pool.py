@@ -47,7 +47,6 @@ import contextlib
 import hashlib
 import json
 import mimetypes
-import os
 import re
 import socket
 import time
@@ -82,6 +81,7 @@ from aesdata.render.assets import (
     sri_matches,
 )
 from aesdata.render.fidelity import SAMPLE_ORIGIN
+from aesdata.resources import machine_cpus
 
 SAMPLE_URL = SAMPLE_ORIGIN + "index.html"
 _INIT_JS = (Path(__file__).with_name("page_init.js")).read_text()
@@ -131,13 +131,13 @@ class RenderConfig(StageConfig):
     max_layout_elements: int = Field(1500, ge=1, description="layout_json keeps at most this many elements")
 
     def sized(self) -> tuple[int, int]:
-        """Return (concurrency, browsers), resolving 0 = auto from the CPU count.
+        """Return (concurrency, browsers), resolving 0 = auto from the CPUs this worker has (``machine_cpus``).
 
         Three samples per CPU (a sample waits on timers and I/O part of the time) and at least two
         browsers: one browser's main thread serialises every context's protocol traffic and
         screenshot encoding (measured on 2 cores: 4 samples on 1 browser kept the CPUs 85% busy,
         6 on 2 browsers 96%)."""
-        cpus = os.cpu_count() or 2
+        cpus = machine_cpus()  # the worker's reservation on a cluster
         concurrency = self.concurrency or max(2, min(16, 3 * cpus))
         browsers = self.browsers or min(concurrency, max(2, cpus // 2))
         return concurrency, browsers

@@ -187,5 +187,7 @@ def test_losing_a_node_mid_step_still_completes_with_the_local_rows(cluster, tmp
     cluster.remove_node(victim)
     thread.join(timeout=120)
     assert not thread.is_alive() and not errors, errors
+    stats = json.loads((tmp_path / "ray/run/stats.json").read_text())
+    assert stats["steps"][1]["retries"] >= 1  # the shard the removed node ran was run again
     rows = _scores(tmp_path / "ray/run")
     assert len(rows) == 12 and rows == _scores(tmp_path / "local/run")

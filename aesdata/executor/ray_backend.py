@@ -1,7 +1,7 @@
 """The Ray backend: the same pipeline, its shard-wise steps on the actors of a Ray cluster.
 
 Connecting is bounded (``nodes.connect``: a wrong ``--ray-address`` is an error in seconds). At the
-start of a build every alive node runs a small task pinned to it (``envcheck.node_report``): a node
+start of a build every shard-wise step's request is checked against the alive nodes, then every alive node runs a small task pinned to it (``envcheck.node_report``): a node
 whose aesdata, Python, libraries or, for pipelines with a browser stage, Chromium, fonts, plot sandbox
 or asset store differ from the driver's stops the build with one paragraph naming the node.
 
@@ -121,7 +121,11 @@ class RayExecutor(Executor):
 
     # ----------------------------------------------------------------- start: the nodes' environment
     def run(self) -> BuildResult:
-        """Check every node's environment, then build (``Executor.run``)."""
+        """Check that every shard-wise step fits some node and every node's environment, then build."""
+        nodes = alive_nodes(self.ray)
+        for step in self.pipeline.steps:
+            if step.stage.mode in ("map", "expand"):
+                check_fits(step.id, step.stage.name, step.stage.resources, nodes)
         self.check_nodes()
         return super().run()
 
@@ -194,6 +198,11 @@ class RayExecutor(Executor):
                                     "".join(traceback.format_exception(e)),
                                 )
                             queue.appendleft(i)
+                            self.stats.retried(plan.id)
+                            self.console.print(
+                                f"[yellow]step {plan.id}: shard {i} lost its Ray worker ({error_line(e)}): "
+                                f"running it again (attempt {attempts[i] + 1} of {MAX_ATTEMPTS})[/]"
+                            )
                         for new, probe in pool.top_up().items():
                             running[probe] = (new, None)
                         continue

@@ -7,7 +7,8 @@ every ``interval_s`` seconds, and once more at the end. Schema::
     {"status": "running" | "complete" | "failed", "executor": "local" | "ray",
      "started": ISO time, "updated_at": ISO time,
      "steps": [{"id", "stage", "mode", "status": "pending" | "running" | "complete" | "failed",
-                "rows_done", "rows_total" (null while unknown), "failures", "rows_per_s" (rows done by
+                "rows_done", "rows_total" (null while unknown), "failures", "retries" (shards rerun
+                after their worker or node was lost), "rows_per_s" (rows done by
                 this build / seconds since the step started), "eta_s" (null while unknown),
                 "workers", "nodes", "seconds"}, ...]}
 
@@ -31,12 +32,17 @@ class StatsWriter:
     """Keeps the build's per-step statistics and rewrites ``stats.json``; use as a context manager."""
 
     def __init__(
-        self, rundir: RunDir, executor: str, steps: list[tuple[str, str, str]], interval_s: float | None = None
+        self,
+        rundir: RunDir,
+        executor: str,
+        steps: list[tuple[str, str, str]],
+        interval_s: float | None = None,
     ) -> None:
         """``steps``: (id, stage name, mode) of every step, in order."""
         self.path = rundir.stats_path
         self.interval_s = interval_s or INTERVAL_S
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._t0: dict[str, float] = {}
@@ -55,6 +61,7 @@ class StatsWriter:
                     "rows_done": 0,
                     "rows_total": None,
                     "failures": 0,
+                    "retries": 0,
                     "rows_per_s": 0.0,
                     "eta_s": None,
                     "workers": 0,
@@ -92,6 +99,11 @@ class StatsWriter:
             s["rows_done"] += rows
             s["failures"] += failures
 
+    def retried(self, step_id: str) -> None:
+        """A shard of step ``step_id`` is run again (its worker or node was lost)."""
+        with self._lock:
+            self._by_id[step_id]["retries"] += 1
+
     def end_step(
         self, step_id: str, status: str, rows: int | None = None, failures: int | None = None
     ) -> None:
@@ -124,15 +136,16 @@ class StatsWriter:
         s["eta_s"] = round((total - s["rows_done"]) / rate, 1) if total is not None and rate > 0 else None
 
     def write(self) -> None:
-        """Rewrite ``stats.json`` now (atomically)."""
-        with self._lock:
-            for s in self.data["steps"]:
-                if s["status"] == "running":
-                    self._rates(s)
-            self.data["updated_at"] = now()
-            snapshot = {**self.data, "steps": [dict(s) for s in self.data["steps"]]}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(self.path, snapshot)
+        """Rewrite ``stats.json`` now (atomically; one writer at a time, newest snapshot last)."""
+        with self._write_lock:
+            with self._lock:
+                for s in self.data["steps"]:
+                    if s["status"] == "running":
+                        self._rates(s)
+                self.data["updated_at"] = now()
+                snapshot = {**self.data, "steps": [dict(s) for s in self.data["steps"]]}
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(self.path, snapshot)
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval_s):

@@ -98,3 +98,21 @@ class Greedy(Stage):
 
     def process(self, table: pa.Table) -> pa.Table:
         return pa.table({"exec_pass": [True] * table.num_rows})
+
+
+@register
+class DieOn(Stage):
+    """Kills its own worker process (exit code 9) on the shard holding a row whose code contains 'DIE';
+    sleeps 1 s on every other shard."""
+
+    name = "test_die"
+    summary = "test stage: a worker process that dies"
+    mode = "map"
+    requires = ("code",)
+    outputs = ("exec_pass",)
+
+    def process(self, table: pa.Table) -> pa.Table:
+        if any("DIE" in c for c in table.column("code").to_pylist()):
+            os._exit(9)
+        time.sleep(1)
+        return pa.table({"exec_pass": [True] * table.num_rows})

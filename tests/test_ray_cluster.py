@@ -131,6 +131,17 @@ def test_node_environment_differences_are_named() -> None:
         raise_if_different(driver, nodes)
 
 
+def test_a_dead_local_worker_names_its_own_shard(tmp_path: Path) -> None:
+    pipe = _pipeline(tmp_path, "  - stage: test_die\n", n=8)  # 4 shards; shard 3's row dies
+    corpus = tmp_path / "corpus.jsonl"
+    rows = corpus.read_text().splitlines()
+    rows[7] = json.dumps({**json.loads(rows[7]), "code": "DIE"})
+    corpus.write_text("\n".join(rows) + "\n")
+    with pytest.raises(AesdataError, match=r"failed on shard 3: a worker process \d+ died \(exit code 9\)"):
+        LocalExecutor(pipe, tmp_path / "run", workers=2).run()
+    assert "while running shard 3" in (tmp_path / "run/logs/test_die-shard-00003.log").read_text()
+
+
 def test_stats_json_is_rewritten_during_a_local_build(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(stats_module, "INTERVAL_S", 0.2)
     write_corpus(tmp_path, 12)

@@ -63,11 +63,7 @@ def connect(ray: Any, address: str | None, timeout_s: float = INIT_TIMEOUT_S) ->
     where = f"the Ray cluster at {address!r}" if address else "a local Ray"
     if not address:  # starting a local Ray takes what it takes (processes to spawn): not bounded
         init()
-    else:
-        thread = threading.Thread(target=init, name="aesdata-ray-init", daemon=True)
-        thread.start()
-        thread.join(timeout_s)
-    if address and thread.is_alive():
+    elif not _finished_within(init, timeout_s):
         raise AesdataError(
             f"Could not connect to {where} within {timeout_s:.0f} s (the address answers, but not as a Ray head).",
             "Check --ray-address: `ray status` on the head node prints the address (HOST:6379 by default).",
@@ -77,6 +73,14 @@ def connect(ray: Any, address: str | None, timeout_s: float = INIT_TIMEOUT_S) ->
             f"Could not connect to {where}: {box['error']}.",
             "Start it with `ray start --head`, or leave out --ray-address for a local Ray.",
         ) from None
+
+
+def _finished_within(fn: Any, timeout_s: float) -> bool:
+    """Run ``fn`` in a daemon thread; True when it returned within ``timeout_s`` (else it is left behind)."""
+    thread = threading.Thread(target=fn, name="aesdata-ray-init", daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    return not thread.is_alive()
 
 
 def _probe(address: str) -> None:

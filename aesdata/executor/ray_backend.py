@@ -61,6 +61,8 @@ from aesdata.stage import Stage
 
 #: runs of one shard at most when the actors running it are lost (node or process gone)
 MAX_ATTEMPTS = 3
+#: seconds without any ready worker of a step before the build says it is waiting for Ray
+PLACE_WARN_S = 60.0
 #: seconds to wait for the node checks
 CHECK_TIMEOUT_S = 120.0
 
@@ -167,8 +169,15 @@ class RayExecutor(Executor):
         self.stats.update(plan.id, workers=len(pool.actors), nodes=len({n.id for n in pool.actors.values()}))
         queue = deque(todo)
         attempts: Counter[int] = Counter()
+        waiting_since: float | None = time.monotonic()  # no actor ready yet
         try:
             while queue or any(i is not None for _, i in running.values()):
+                if waiting_since is not None and time.monotonic() - waiting_since > PLACE_WARN_S:
+                    self.console.print(
+                        f"[yellow]step {plan.id}: Ray has not started any of its {len(pool.actors)} workers "
+                        f"after {PLACE_WARN_S:.0f} s; `ray status` shows what holds the cluster's resources[/]"
+                    )
+                    waiting_since = None
                 while pool.idle and queue:
                     actor = pool.idle.pop()
                     i = queue.popleft()
@@ -211,6 +220,7 @@ class RayExecutor(Executor):
                     if kind == "error":
                         self.raise_stage_error(plan.id, plan.cls.name, i, *payload)
                     pool.idle.append(actor)
+                    waiting_since = None
                     if kind == "ok":
                         on_done(i, payload)  # type: ignore[arg-type]
             pool.close()
@@ -258,11 +268,14 @@ class _ActorPool:
         return new
 
     def lost(self, actor: Any) -> None:
-        """Forget a dead actor."""
-        self.actors.pop(actor, None)
-        if actor in self.idle:
-            self.idle.remove(actor)
-        self.ray.kill(actor)
+        """Forget a dead actor, and every actor on a node that is no longer alive (idle ones would
+        otherwise each cost a shard one of its attempts)."""
+        alive = {n.id for n in alive_nodes(self.ray)}
+        for a in [actor, *(a for a, node in self.actors.items() if node.id not in alive)]:
+            self.actors.pop(a, None)
+            if a in self.idle:
+                self.idle.remove(a)
+            self.ray.kill(a)
 
     def close(self) -> None:
         """Tear every stage down (waits for the actors' ``teardown``)."""

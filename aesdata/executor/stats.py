@@ -75,9 +75,9 @@ class StatsWriter:
 
     # ----------------------------------------------------------------- the build loop's calls
     def start_step(self, step_id: str) -> None:
-        """Step ``step_id`` starts (its clock for the rate starts now)."""
+        """Step ``step_id`` starts (its clock for the rate starts now; one worker until a backend says more)."""
         with self._lock:
-            self._by_id[step_id]["status"] = "running"
+            self._by_id[step_id].update(status="running", workers=1, nodes=1)
             self._t0[step_id] = time.monotonic()
         self.write()
 

@@ -179,7 +179,7 @@ def test_losing_a_node_mid_step_still_completes_with_the_local_rows(cluster, tmp
 
     def build() -> None:
         try:
-            RayExecutor(pipe, tmp_path / "ray/run").run()
+            RayExecutor(pipe, tmp_path / "ray/run", workers=3).run()  # one per node
         except BaseException as e:
             errors.append(e)
 

@@ -113,6 +113,10 @@ class Executor:
         """How many workers a shard-wise step with ``n_shards`` shards to do gets on this backend."""
         raise NotImplementedError
 
+    def nodes_for(self, stage: type[Stage], workers: int) -> int:
+        """How many machines ``workers`` workers of a step spread over (1 on a one-machine backend)."""
+        return 1
+
     def run_shards(
         self, plan: StepPlan, job: ShardJob, todo: list[int], workers: int, on_done: OnDone
     ) -> None:
@@ -315,8 +319,10 @@ class Executor:
         )
         workers = self.plan_workers(plan.cls, len(todo))
         report.workers = workers
-        self.stats.update(plan.id, workers=workers, nodes=1)
-        progress.update(task, note=f"{workers} worker{'s' * (workers > 1)}")
+        nodes = self.nodes_for(plan.cls, workers)
+        self.stats.update(plan.id, workers=workers, nodes=nodes)
+        on = f" on {nodes} nodes" if nodes > 1 else ""
+        progress.update(task, note=f"{workers} worker{'s' * (workers > 1)}{on}")
         failures = 0
 
         def on_done(i: int, stats: dict[str, Any]) -> None:

@@ -158,6 +158,10 @@ class RayExecutor(Executor):
         and ``--workers``."""
         return max(1, len(placement(stage.resources, alive_nodes(self.ray), n_shards, self.workers)))
 
+    def nodes_for(self, stage: type[Stage], workers: int) -> int:
+        """The nodes the first ``workers`` workers of the placement are on."""
+        return len({n.id for n in placement(stage.resources, alive_nodes(self.ray), workers, self.workers)})
+
     def run_shards(
         self, plan: StepPlan, job: ShardJob, todo: list[int], workers: int, on_done: OnDone
     ) -> None:

@@ -25,8 +25,10 @@ from aesdata.errors import AesdataError
 from aesdata.executor import LocalExecutor
 from aesdata.executor import stats as stats_module
 from aesdata.executor.envcheck import compare, raise_if_different
+from aesdata.executor.nodes import Node, check_fits, placement, worker_cpus
 from aesdata.executor.ray_backend import RayExecutor
 from aesdata.query import run_sql
+from aesdata.resources import Resources
 from aesdata.spec import load_pipeline
 from tests.frame_helpers import PIPE, REPO, cli, write_corpus, write_pipeline
 from tests.ray_stages import NodeSlow
@@ -119,6 +121,31 @@ def test_wrong_address_fails_within_seconds(tmp_path: Path) -> None:
     assert res.returncode == 1
     assert f"Cannot reach the Ray cluster at '127.0.0.1:{port}'" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_placement_per_node_caps_and_browser_slots() -> None:
+    gib = 2**30
+    nodes = [
+        Node("a" * 8, "10.0.0.1", {"CPU": 8.0, "memory": 64 * gib}),
+        Node("b" * 8, "10.0.0.2", {"CPU": 2.0, "memory": 64 * gib, "browser_slots": 4.0}),
+        Node("c" * 8, "10.0.0.3", {"CPU": 16.0, "memory": 4 * gib, "browser_slots": 8.0}),
+    ]
+    ids = lambda ws: [n.id[0] for n in ws]  # noqa: E731
+    # max_workers caps per node; memory caps node c; interleaved across nodes
+    judge = Resources(cpus=1, memory_gb=1.5, max_workers=2)
+    assert ids(placement(judge, nodes[:1] + [Node("c" * 8, "x", nodes[2].resources)], 99, None)) == list(
+        "acac"
+    )
+    # once a node declares browser_slots, browser stages run only on nodes that declare it
+    render = Resources(cpus=2, browser_slots=1, memory_gb=3, per_node=True)
+    assert ids(placement(render, nodes, 99, None)) == ["b", "c"]
+    assert worker_cpus(render, nodes[2]) == 16.0  # a per-node worker reserves the whole node
+    # shards and --workers cap the count, still spread over nodes
+    plain = Resources(cpus=1, memory_gb=0.5)
+    assert ids(placement(plain, nodes, 3, None)) == ["a", "b", "c"]
+    assert ids(placement(plain, nodes, 99, 4)) == ["a", "b", "c", "a"]
+    with pytest.raises(AesdataError, match=r"'big' \(big\) asks Ray for 32 CPUs.*largest of 3 has 16 CPUs"):
+        check_fits("big", "big", Resources(cpus=32), nodes)
 
 
 def test_node_environment_differences_are_named() -> None:

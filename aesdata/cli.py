@@ -174,6 +174,7 @@ def _needs(cls: Any) -> str:
         f"{res.cpus:g} cpu",
         f"{res.browser_slots} browser slots" if res.browser_slots else "",
         f"{res.gpus:g} gpu" if res.gpus else "",
+        "one worker per node" if res.per_node else "",
     ]
     return ", ".join(p for p in parts if p)
 

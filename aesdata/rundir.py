@@ -3,6 +3,7 @@
 Layout::
 
     <run>/manifest.json                    spec, hashes, versions, per-step state, summaries
+    <run>/stats.json                       live progress of the build (per step: rows, rate, ETA, workers)
     <run>/build.lock                       flock'd for a whole build; holds pid, host, start, command
     <run>/stages/<step>/step.json          the step's fingerprint and config
     <run>/stages/<step>/shard-00003.parquet
@@ -397,6 +398,11 @@ class RunDir:
     @property
     def manifest_path(self) -> Path:
         return self.path / "manifest.json"
+
+    @property
+    def stats_path(self) -> Path:
+        """The build's live progress (``executor.stats``), rewritten every few seconds while it runs."""
+        return self.path / "stats.json"
 
     def manifest(self) -> dict[str, Any]:
         """The manifest; raise ``AesdataError`` when the folder is not a run directory."""

@@ -6,8 +6,10 @@ Siblings, one job each (the shape of datatrove's ``executor/{base,local,ray}``):
 - ``base``: the build loop every backend shares (resume, source and global steps, manifest, errors);
 - ``shards``: the worker side of a shard-wise step (``ShardJob``, ``ShardRunner``);
 - ``local``: shard-wise steps in a process pool on this machine (the default);
-- ``ray_backend``: shard-wise steps on Ray actors (``--executor ray``);
-- ``manifest``: what the run manifest records; ``progress``: the rich progress display.
+- ``ray_backend``: shard-wise steps on Ray actors (``--executor ray``), with ``nodes`` (bounded connect,
+  alive nodes, what fits where) and ``envcheck`` (each node's environment against the driver's);
+- ``manifest``: what the run manifest records; ``progress``: the rich progress display; ``stats``: the
+  live ``stats.json`` both backends write.
 
 Worker sizing lives on the ground floor, in ``aesdata.resources``.
 """

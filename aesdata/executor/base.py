@@ -33,6 +33,7 @@ from aesdata.executor.manifest import base_manifest, now
 from aesdata.executor.plan import StepPlan, plan_build
 from aesdata.executor.progress import make_progress
 from aesdata.executor.shards import ShardJob, error_line
+from aesdata.executor.stats import StatsWriter
 from aesdata.lineage import Sources, after_step, input_columns
 from aesdata.rundir import CORRUPT, INPUTS, OK, RunDir, StepDir, conform, digest_json
 from aesdata.spec import Pipeline
@@ -87,6 +88,11 @@ class RunReader:
 class Executor:
     """Runs a ``Pipeline`` into a run directory; backends say where shard-wise work runs."""
 
+    #: the backend's ``--executor`` name (recorded in stats.json)
+    name = "local"
+    #: the build's live statistics (``stats.json``), set while ``run`` runs
+    stats: StatsWriter
+
     def __init__(
         self,
         pipeline: Pipeline,
@@ -106,6 +112,10 @@ class Executor:
     def plan_workers(self, stage: type[Stage], n_shards: int) -> int:
         """How many workers a shard-wise step with ``n_shards`` shards to do gets on this backend."""
         raise NotImplementedError
+
+    def nodes_for(self, stage: type[Stage], workers: int) -> int:
+        """How many machines ``workers`` workers of a step spread over (1 on a one-machine backend)."""
+        return 1
 
     def run_shards(
         self, plan: StepPlan, job: ShardJob, todo: list[int], workers: int, on_done: OnDone
@@ -128,7 +138,9 @@ class Executor:
         result = BuildResult(self.rundir.path)
         sources: Sources = {}
         n_shards = 0
-        with make_progress(self.console) as progress:
+        steps = [(p.id, p.cls.name, p.cls.mode) for p in plans]
+        self.stats = StatsWriter(self.rundir, self.name, steps)
+        with make_progress(self.console) as progress, self.stats:
             for k, plan in enumerate(plans):
                 mode = plan.cls.mode
                 sd = self.rundir.step(plan.id)
@@ -139,6 +151,7 @@ class Executor:
                 t0 = time.perf_counter()
                 manifest["steps"][k]["status"] = "running"
                 self.rundir.write_manifest(manifest)
+                self.stats.start_step(plan.id)
                 try:
                     if mode == "source":
                         n_shards = self._run_source(plan, sd, report, progress)
@@ -147,6 +160,7 @@ class Executor:
                     else:
                         self._run_sharded(plan, sd, n_shards, sources, report, progress)
                 except BaseException:
+                    self.stats.end_step(plan.id, "failed")
                     manifest["steps"][k]["status"] = "failed"
                     manifest["status"] = "failed"
                     self.rundir.write_manifest(manifest)
@@ -156,6 +170,7 @@ class Executor:
                 report.rows = sum(m.get("rows", 0) for m in markers)
                 report.failures = sum(m.get("failures", 0) for m in markers)
                 sd.mark_complete(n_shards, report.rows)
+                self.stats.end_step(plan.id, "complete", report.rows, report.failures)
                 sources = after_step(sources, plan.id, mode, plan.cls.outputs)
                 summary = plan.stage.summarize(self.rundir.path)
                 if summary is not None:
@@ -281,6 +296,7 @@ class Executor:
         in_rows = _rows_per_shard(self.rundir, sources, n_shards)
         total = sum(in_rows) if plan.cls.mode == "map" else None
         report.shards, report.skipped = n_shards, n_shards - len(todo)
+        self.stats.set_total(plan.id, total, done_rows if total else 0)
         task = progress.add_task(
             plan.id,
             total=total,
@@ -303,13 +319,18 @@ class Executor:
         )
         workers = self.plan_workers(plan.cls, len(todo))
         report.workers = workers
-        progress.update(task, note=f"{workers} worker{'s' * (workers > 1)}")
+        nodes = self.nodes_for(plan.cls, workers)
+        self.stats.update(plan.id, workers=workers, nodes=nodes)
+        on = f" on {nodes} nodes" if nodes > 1 else ""
+        progress.update(task, note=f"{workers} worker{'s' * (workers > 1)}{on}")
         failures = 0
 
         def on_done(i: int, stats: dict[str, Any]) -> None:
             nonlocal failures
             failures += stats["failures"]
-            progress.update(task, advance=in_rows[i] if total else stats["rows"], failures=failures)
+            rows = in_rows[i] if total else stats["rows"]
+            progress.update(task, advance=rows, failures=failures)
+            self.stats.advance(plan.id, rows, stats["failures"])
 
         self.run_shards(plan, job, todo, workers, on_done)
         if total is None:

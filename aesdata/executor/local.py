@@ -28,6 +28,7 @@ def _worker_main(job: ShardJob, tasks: Any, results: Any) -> None:
         with ShardRunner(job) as runner:
             results.put(("ready", os.getpid(), None))
             while (i := tasks.get()) is not None:
+                results.put(("start", i, os.getpid()))
                 try:
                     results.put(("ok", i, runner.run(i)))
                 except Exception as e:  # reported to the parent with the traceback
@@ -76,6 +77,7 @@ class LocalExecutor(Executor):
         for proc in procs:
             proc.start()
         pending = set(todo)
+        running: dict[int, int] = {}  # worker pid -> the shard it runs
         try:
             while pending:
                 try:
@@ -83,15 +85,11 @@ class LocalExecutor(Executor):
                 except queue.Empty:
                     dead = [p for p in procs if p.exitcode not in (None, 0)]
                     if dead:
-                        self.raise_stage_error(
-                            plan.id,
-                            plan.cls.name,
-                            min(pending),
-                            f"a worker process died (exit code {dead[0].exitcode})",
-                            "",
-                        )
+                        self._worker_died(plan, dead[0], running.get(dead[0].pid or -1), min(pending))
                     continue
-                if kind == "ok":
+                if kind == "start":
+                    running[payload] = i
+                elif kind == "ok":
                     pending.discard(i)
                     on_done(i, payload)
                 elif kind == "error":
@@ -104,3 +102,16 @@ class LocalExecutor(Executor):
                 proc.join(timeout=30)
                 if proc.is_alive():
                     proc.kill()
+
+    def _worker_died(self, plan: StepPlan, proc: Any, shard: int | None, fallback: int) -> None:
+        """Raise for a worker process that died: the shard it was running (else the first one left)."""
+        line = f"worker process {proc.pid} died (exit code {proc.exitcode})"
+        where = f"while running shard {shard}" if shard is not None else "before it took a shard"
+        self.raise_stage_error(
+            plan.id,
+            plan.cls.name,
+            shard if shard is not None else fallback,
+            f"a {line}",
+            f"The {line} {where}: killed by a signal (negative code: -9 is SIGKILL, often the kernel's "
+            "out-of-memory killer) or exited without a Python traceback.\n",
+        )

@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from aesdata.errors import AesdataError
 from aesdata.lineage import Sources
+from aesdata.resources import reserve_cpus
 from aesdata.rundir import RunDir, conform
 from aesdata.stage import Stage, StageConfig, StageContext
 
@@ -35,6 +36,9 @@ class ShardJob:
     fingerprint: str
     columns: tuple[str, ...]
     sources: Sources
+    #: CPUs reserved for the worker (a Ray actor's reservation); None: the machine. The stage sees it as
+    #: ``resources.machine_cpus()``, so what it sizes from the CPU count fits the reservation
+    cpus: float | None = None
 
 
 class ShardRunner:
@@ -48,6 +52,7 @@ class ShardRunner:
         self.out = self.rundir.step(job.step_id)
 
     def __enter__(self) -> ShardRunner:
+        self._cpus_before = reserve_cpus(self.job.cpus)
         self.stage.setup()
         if self.loop:
             self.loop.run_until_complete(self.stage.asetup())
@@ -59,7 +64,10 @@ class ShardRunner:
                 self.loop.run_until_complete(self.stage.ateardown())
                 self.loop.close()
         finally:
-            self.stage.teardown()
+            try:
+                self.stage.teardown()
+            finally:
+                reserve_cpus(self._cpus_before)
 
     def run(self, i: int) -> dict[str, Any]:
         """Run shard ``i``: read, process, write; return ``{"rows", "failures"}``."""

@@ -44,7 +44,6 @@ import asyncio
 import contextlib
 import hashlib
 import json
-import os
 import socket
 import time
 import weakref
@@ -68,6 +67,7 @@ from aesdata.browser import LAUNCH_ARGS, BrowserInfo, find_browser
 from aesdata.config import StageConfig
 from aesdata.render.assets import AssetStore
 from aesdata.render.network import SAMPLE_URL, NetworkGuard
+from aesdata.resources import machine_cpus
 
 _INIT_JS = (Path(__file__).with_name("page_init.js")).read_text()
 _MAX_RECORDS = 200
@@ -116,13 +116,13 @@ class RenderConfig(StageConfig):
     max_layout_elements: int = Field(1500, ge=1, description="layout_json keeps at most this many elements")
 
     def sized(self) -> tuple[int, int]:
-        """Return (concurrency, browsers), resolving 0 = auto from the CPU count.
+        """Return (concurrency, browsers), resolving 0 = auto from the CPUs this worker has (``machine_cpus``).
 
         Three samples per CPU (a sample waits on timers and I/O part of the time) and at least two
         browsers: one browser's main thread serialises every context's protocol traffic and
         screenshot encoding (measured on 2 cores: 4 samples on 1 browser kept the CPUs 85% busy,
         6 on 2 browsers 96%)."""
-        cpus = os.cpu_count() or 2
+        cpus = machine_cpus()  # the worker's reservation on a cluster
         concurrency = self.concurrency or max(2, min(16, 3 * cpus))
         browsers = self.browsers or min(concurrency, max(2, cpus // 2))
         return concurrency, browsers

@@ -46,6 +46,7 @@ from typing import Any
 from aesdata.browser import LAUNCH_ARGS, find_browser
 from aesdata.errors import AesdataError
 from aesdata.render.isolation import Isolation, detect_isolation, mpl_cache_dir
+from aesdata.resources import machine_cpus
 
 _WORKER = Path(__file__).with_name("plot_worker.py")
 #: run the worker file without putting aesdata/render on sys.path (its html.py shadows the stdlib)
@@ -151,7 +152,7 @@ class PlotSandbox:
     """Warm, sandboxed plot workers; ``run_many`` turns scripts into render rows.
 
     Args:
-        workers: fork servers run in parallel (default: CPU count).
+        workers: fork servers run in parallel (default: ``machine_cpus()``, the worker's reservation).
         timeout_s: CPU-time limit per script (seconds of CPU, rounded up; exceeded: ``timeout``).
         wall_timeout_s: wall-clock guard per script (default: 3 x ``timeout_s``, at least 60 s;
             exceeded: ``wall_timeout``, retried once alone by ``run_many``).
@@ -179,7 +180,7 @@ class PlotSandbox:
         start_timeout_s: float = 180.0,
         isolation: Isolation | None = None,
     ) -> None:
-        self.n_workers = max(1, workers or os.cpu_count() or 1)
+        self.n_workers = max(1, workers or machine_cpus())
         self.timeout_s = float(timeout_s)
         self.wall_timeout_s = float(wall_timeout_s or max(60.0, 3 * self.timeout_s))
         self.memory_mb = int(memory_mb)

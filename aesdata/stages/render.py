@@ -103,8 +103,8 @@ class Render(Stage):
     summary: ClassVar[str] = "render HTML in a sealed browser pool and plots in a sandbox"
     mode: ClassVar = "map"
     Config: ClassVar = RenderStageConfig
-    # one worker per machine: its browser pool and plot workers are sized to all cores
-    resources: ClassVar[Resources] = Resources(cpus=2.0, browser_slots=1, memory_gb=3.0, max_workers=1)
+    # one worker per machine (per node on Ray): its browser pool and plot workers are sized to the CPUs it gets
+    resources: ClassVar[Resources] = Resources(cpus=2.0, browser_slots=1, memory_gb=3.0, per_node=True)
     requires: ClassVar[tuple[str, ...]] = ("code", "kind", "data_csv")
     uses: ClassVar[tuple[str, ...]] = ("meta_json",)
     outputs: ClassVar[tuple[str, ...]] = (*COLUMN_GROUPS["render"], *CAPTURE_COLUMNS)

@@ -13,8 +13,9 @@ turns in ``--rounds`` interleaved rounds so that a slow spell of a shared machin
 
 Every path uses the same network policy (the asset store), page treatment and capture code, so the
 difference is the visits and browsers. Prints pages/s, machine CPU-s per page (stolen time excluded) and
-the ratios; then the time to rejudge the one-visit rows with other reward weights, against the two-visit
-judge step.
+the ratios; then the time to rejudge the one-visit rows with other reward weights (design verdicts from the
+request cache the one-visit judge step filled, as a build's judge step does), against the two-visit and
+the one-visit judge steps.
 
     python bench/bench_onevisit.py --n 40 --papers-n 12 --rounds 2
 """
@@ -25,6 +26,7 @@ import argparse
 import asyncio
 import contextlib
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_render import cpu_times_s, pages, rounds_of  # noqa: E402
 
 from aesdata.browser import LAUNCH_ARGS, find_browser  # noqa: E402
+from aesdata.cache import RequestCache  # noqa: E402
 from aesdata.judges.capture import CaptureConfig, capture_live, render_captured  # noqa: E402
 from aesdata.judges.reward import RewardConfig  # noqa: E402
 from aesdata.judges.runner import JudgeConfig, Judges  # noqa: E402
@@ -69,14 +72,18 @@ async def two_visits(pool: BrowserPool, htmls: list[str]) -> tuple[list[dict[str
     return out, time.perf_counter() - t0
 
 
-async def one_visit(pool: BrowserPool, htmls: list[str]) -> list[dict[str, Any]]:
-    """Render and capture in one visit, then judge from the captures (no browser); returns the rows."""
+async def one_visit(
+    pool: BrowserPool, htmls: list[str], cache: RequestCache | None = None
+) -> tuple[list[dict[str, Any]], float]:
+    """Render and capture in one visit, then judge from the captures (no browser; verdicts stored in
+    ``cache``); returns (rows, judge-step seconds)."""
     config = CaptureConfig()
     renders = await asyncio.gather(*(render_captured(pool, h, config) for h in htmls))
     rows = _rows(htmls, list(renders))
-    async with Judges(JudgeConfig()) as judges:
+    t0 = time.perf_counter()
+    async with Judges(JudgeConfig(), cache=cache) as judges:
         verdicts = await judges.judge_rendered(rows)
-    return [{**r, **v} for r, v in zip(rows, verdicts, strict=True)]
+    return [{**r, **v} for r, v in zip(rows, verdicts, strict=True)], time.perf_counter() - t0
 
 
 async def papers(pw: Any, htmls: list[str], store: AssetStore, config: RenderConfig) -> int:
@@ -148,8 +155,10 @@ async def main() -> None:
     step = max(1, len(htmls) // args.papers_n)
     papers_pages = htmls[::step][: args.papers_n]
     meters = {"two visits": Meter(), "one visit": Meter(), "papers": Meter()}
-    judge_two = 0.0
+    judge_two = judge_one = 0.0
     captured: list[dict[str, Any]] = []
+    tmp = tempfile.TemporaryDirectory()
+    cache = RequestCache(Path(tmp.name) / "requests.sqlite")
     async with BrowserPool(config, store=store) as pool, async_playwright() as pw:
         await one_visit(pool, htmls[:2])  # warm-up: browsers, fonts, asset files in the page cache
         for r, (share, pshare) in enumerate(
@@ -159,7 +168,9 @@ async def main() -> None:
                 _, judge_s = await two_visits(pool, share)
             judge_two += judge_s
             with meters["one visit"].measure(len(share)):
-                captured += await one_visit(pool, share)
+                rows, judge_s = await one_visit(pool, share, cache)
+            captured += rows
+            judge_one += judge_s
             with meters["papers"].measure(len(pshare)):
                 await papers(pw, pshare, store, config)
             print(f"round {r + 1}/{args.rounds} done", flush=True)
@@ -172,17 +183,19 @@ async def main() -> None:
     print(f"one visit vs papers:     {speed(one) / speed(pap):.2f}x pages/s")
     print(f"CPU per page, two visits / one visit: {two.cpu / two.pages / (one.cpu / one.pages):.2f}x")
 
-    # rejudge: other reward weights over the captured rows; no page is opened
+    # rejudge: other reward weights over the captured rows; no page is opened, design verdicts are cached
     other = JudgeConfig(reward=RewardConfig(w_exec=0.2, w_static=0.7, w_interactive=0.1))
     t0 = time.perf_counter()
-    async with Judges(other) as judges:
+    async with Judges(other, cache=cache) as judges:
         await judges.judge_rendered(captured)
         assert judges.pool is None, "rejudging started a browser"
     rejudge = time.perf_counter() - t0
+    cache.close()
+    tmp.cleanup()
     print(
-        f"\nrejudge {len(captured)} rows with other weights: {rejudge:.2f} s, no browser; "
-        f"the two-visit judge step took {judge_two:.2f} s for the same pages: "
-        f"{100 * rejudge / judge_two:.1f}% (goal < 10%)"
+        f"\nrejudge {len(captured)} rows with other weights: {rejudge:.2f} s, no browser; the judge step took "
+        f"{judge_two:.2f} s for the same pages with two visits ({100 * rejudge / judge_two:.1f}%, goal < 10%), "
+        f"{judge_one:.2f} s from the captures ({100 * rejudge / judge_one:.1f}%)"
     )
 
 

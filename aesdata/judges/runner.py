@@ -547,11 +547,16 @@ _DESIGN_CODE = ("design", "check", "colour", "page", "plot", "appeal", "pixels")
 
 @functools.cache
 def design_code_hash() -> str:
-    """sha256 of the design judge's code and the appeal model (``_DESIGN_CODE``, ``appeal_model.json``):
-    a cached design verdict is reused only by the very code that computed it."""
+    """sha256 of the design judge's code, the appeal model (``_DESIGN_CODE``, ``appeal_model.json``) and the
+    versions of the libraries its pixel measures use: a cached design verdict is reused only by the very
+    code that computed it."""
+    import numpy
+    import PIL
+
     here = Path(__file__).parent
     files = [here / f"{m}.py" for m in _DESIGN_CODE] + [appeal.MODEL_PATH]
-    return hash_bytes(b"".join(f.read_bytes() for f in files))
+    libs = f"numpy {numpy.__version__}; pillow {PIL.__version__}".encode()
+    return hash_bytes(b"".join(f.read_bytes() for f in files) + libs)
 
 
 def design_key(kind: str, shot: bytes, args: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The request cache: expensive model calls (LLM generation, VLM judging) are paid once.
+"""The request cache: expensive model calls (LLM generation, VLM judging) and design verdicts are paid once.
 
 A call is keyed by the sha256 of a canonical JSON of its key parts (model, sampling parameters,
 messages or prompt, image hashes, and any extra part such as the candidate index) and its JSON

@@ -2,18 +2,27 @@
 
 - Verdicts from captures equal the verdicts of the two-visit path (the page reopened for the live checks)
   on the demo corpus's HTML pages and the known-answer pairs, judged over the same screenshots.
-- Rejudging a run with other reward weights redoes only the judge step and launches no browser.
+- Rejudging a run with other reward weights redoes only the judge step, launches no browser and
+  recomputes no design verdict (they come from the run's request cache).
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
+import sqlite3
 import stat
 from pathlib import Path
 
+import pytest
+from PIL import Image, ImageDraw
+
+from aesdata.cache import RequestCache
+from aesdata.judges import design
 from aesdata.judges.capture import CAPTURE_COLUMNS, CaptureConfig, render_captured
+from aesdata.judges.reward import RewardConfig
 from aesdata.judges.runner import JudgeConfig, Judges
 from aesdata.render.browser_pool import BrowserPool, RenderConfig
 from tests.frame_helpers import REPO, cli
@@ -104,6 +113,8 @@ def test_rejudging_with_other_weights_starts_no_browser(tmp_path: Path) -> None:
     first = cli("build", str(pipe), "--out", str(run), "--limit", "8", cwd=tmp_path, timeout=600)
     assert first.returncode == 0, first.stderr[-2000:]
     before = json.loads((run / "manifest.json").read_text())
+    writes = _cache_writes(run)
+    assert writes[0] > 0  # the design verdicts of the first judge step are in the run's cache
 
     log = tmp_path / "starts.log"
     env = {**os.environ, "AESDATA_CHROMIUM": str(_wrapper(tmp_path, log))}
@@ -112,6 +123,7 @@ def test_rejudging_with_other_weights_starts_no_browser(tmp_path: Path) -> None:
     assert second.returncode == 0, second.stderr[-2000:]
     after = json.loads((run / "manifest.json").read_text())
     assert not log.exists(), "rejudging launched a browser"
+    assert _cache_writes(run) == writes, "rejudging recomputed design verdicts"
     steps_before = {s["id"]: s for s in before["steps"]}
     steps_after = {s["id"]: s for s in after["steps"]}
     assert steps_after["render"]["fingerprint"] == steps_before["render"]["fingerprint"]
@@ -123,3 +135,62 @@ def test_rejudging_with_other_weights_starts_no_browser(tmp_path: Path) -> None:
     third = cli("score", str(html), cwd=tmp_path, timeout=300, env=env)
     assert third.returncode == 0, third.stderr[-2000:]
     assert log.exists()
+
+
+def _cache_writes(run: Path) -> tuple[int, float]:
+    """(entries, time of the latest write) of a run's request cache."""
+    with sqlite3.connect(run / "cache" / "requests.sqlite") as db:
+        n, last = db.execute("SELECT COUNT(*), MAX(created) FROM requests").fetchone()
+    return int(n), float(last or 0)
+
+
+def _shot(colour: str) -> bytes:
+    im = Image.new("RGB", (320, 240), "white")
+    ImageDraw.Draw(im).rectangle([40, 40, 200, 120], fill=colour)
+    buf = io.BytesIO()
+    im.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _captured_row(colour: str) -> dict:
+    layout = {"document": {"width": 320, "height": 240, "viewport_width": 320, "viewport_height": 240}}
+    return {
+        "kind": "html",
+        "code": "<h1>x</h1>",
+        "instruction": "a page",
+        "render_status": "ok",
+        "screenshot": {"bytes": _shot(colour), "path": None},
+        "layout_json": json.dumps({**layout, "elements": []}),
+        "render_meta_json": json.dumps({"viewport": [320, 240]}),
+        "capture_errors_json": "[]",
+    }
+
+
+def test_design_verdicts_come_from_the_cache_when_only_weights_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = [_captured_row("#2563eb"), _captured_row("#b45309")]
+    cache = RequestCache(tmp_path / "requests.sqlite")
+
+    async def judge(config: JudgeConfig, batch: list[dict]) -> list[dict]:
+        async with Judges(config, cache=cache) as judges:
+            return await judges.judge_rendered(batch)
+
+    first = asyncio.run(judge(JudgeConfig(), rows))
+    assert len(cache) == 2 and first[0]["static_score"] is not None
+
+    def no_design(*a: object, **k: object) -> None:
+        raise AssertionError("a design verdict was recomputed")
+
+    monkeypatch.setattr(design, "judge_page", no_design)
+    other = JudgeConfig(reward=RewardConfig(w_exec=0.3, w_static=0.6, w_interactive=0.1))
+    again = asyncio.run(judge(other, rows))
+    for a, b in zip(first, again, strict=True):
+        assert {k: v for k, v in a.items() if k.startswith("static_")} == {
+            k: v for k, v in b.items() if k.startswith("static_")
+        }
+        assert a["reward"] != b["reward"]  # the weights did change the reward
+    # another screenshot is another verdict: it is computed, not taken from the cache
+    with pytest.raises(AssertionError, match="recomputed"):
+        asyncio.run(judge(other, [_captured_row("#059669")]))
+    cache.close()

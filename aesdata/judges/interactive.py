@@ -11,7 +11,9 @@ label promises: a label that promises content ("Next", "Add", "Calculate", "Star
 ``_PROMISES_CONTENT``) needs visible text or shown elements to change, or a redraw that is not a mere restyle (class or style
 changes only; a canvas drawing makes no mutation), or a restyle that redraws at least ``LARGE_REDRAW`` of
 the viewport (a carousel sliding); other controls (toggles, tabs without such words) need any visible
-change. Each interaction scores 1 when the page responded so without a new error, else 0;
+change. The after-action screenshot is taken only when the DOM has not already shown a response (the
+trace's ``pixel_change`` is then null: pixels could not change the verdict). Each interaction scores 1
+when the page responded so without a new error, else 0;
 at most ``max_scored`` interactions are scored (3, as in AesCoder), and the page score is their sum.
 
 ``explore_vlm(page, judge_backend, instruction)`` is the Set-of-Mark agent: numbered boxes are drawn over
@@ -29,9 +31,11 @@ Written by hand (no library explores pages this way); the observation uses Playw
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 import json
 import re
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,7 +81,7 @@ FIND_JS = """() => {
   return out.map((c, i) => { const {el, ...rest} = c; return Object.assign(rest, {i}); });
 }"""
 
-OBSERVE_JS = """() => {
+OBSERVE_JS = """(measure) => {
   if (!window.__aesObs) {
     window.__aesMut = 0; window.__aesDlg = [];
     // only mutations a user can see count: text written into a hidden element is not a response
@@ -103,6 +107,7 @@ OBSERVE_JS = """() => {
   }
   const n = window.__aesMut, d = window.__aesDlg, st = window.__aesStyle;
   window.__aesMut = 0; window.__aesDlg = []; window.__aesStyle = 0;
+  if (!measure) return null;  // installed and reset: the text and shown elements are not read
   // what a reader sees: the rendered text (innerText skips hidden elements) and form values, and how many
   // elements are shown
   const body = document.body;
@@ -111,7 +116,7 @@ OBSERVE_JS = """() => {
     text += '|' + (el.value ?? '');
   let shownCount = 0;
   for (const el of (body ? body.getElementsByTagName('*') : [])) if (el.getClientRects().length) shownCount++;
-  return [n, d, text.length + ':' + text.slice(0, 20000), shownCount, st];
+  return [n, d, text.length + ':' + text.slice(0, 20000), shownCount, st, [scrollX, scrollY]];
 }"""
 
 #: labels that promise new content (a step, a page of results, a value, a panel): a control with such a
@@ -215,16 +220,26 @@ class _Watch:
         self.page.context.remove_listener("page", self._popup)
 
 
+#: a DevTools session per page for :func:`_shot`
+_CDP: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
 async def _shot(page: Any) -> np.ndarray:
-    # JPEG encodes faster than PNG and is deterministic for identical pixels; caret="hide" would inject a style (a mutation)
-    return pixels.decode(await page.screenshot(type="jpeg", quality=80, caret="initial"), max_side=640)
+    """The viewport, downsampled to a long side of 640 px. DevTools' ``Page.captureScreenshot`` straight: the
+    same JPEG as Playwright's ``page.screenshot(type="jpeg", quality=80, caret="initial")`` (equal pixels
+    on the corpus pages) with less CPU (no in-page helpers, one protocol hop). JPEG encodes faster than PNG
+    and is deterministic for identical pixels; the caret is left alone (hiding it would inject a style,
+    a mutation)."""
+    cdp = _CDP.get(page)
+    if cdp is None:
+        cdp = _CDP[page] = await page.context.new_cdp_session(page)
+    shot = await cdp.send("Page.captureScreenshot", {"format": "jpeg", "quality": 80})
+    return pixels.decode(base64.b64decode(shot["data"]), max_side=640)
 
 
-async def _act(page: Any, c: dict[str, Any], timeout_ms: int, text: str | None = None) -> str:
-    """Perform the action for candidate ``c``; return a short description of what was done."""
-    handle = (await page.evaluate_handle("i => window.__aesCands[i]", c["i"])).as_element()
-    if handle is None:
-        raise RuntimeError("element is gone")
+async def _act(page: Any, handle: Any, c: dict[str, Any], timeout_ms: int, text: str | None = None) -> str:
+    """Perform the action for candidate ``c`` (its element ``handle``); return a short description of what
+    was done."""
     kind = c["kind"]
     if kind == "form":
         fields = await handle.query_selector_all("input,textarea,select")
@@ -306,8 +321,9 @@ async def observe_action(
         handle = (await page.evaluate_handle("i => window.__aesCands[i]", c["i"])).as_element()
         if handle is None:
             raise RuntimeError("element is gone")
-        await handle.scroll_into_view_if_needed(timeout=timeout_ms)
-        if c["kind"] not in ("form", "keys"):
+        if c["kind"] in ("form", "keys"):
+            await handle.scroll_into_view_if_needed(timeout=timeout_ms)
+        else:  # hovering scrolls the element into view first (the same DevTools call)
             await handle.hover(timeout=timeout_ms)
         # focus moves to the target before the baseline, so a focus ring leaving another element is not a response
         await handle.evaluate(
@@ -322,17 +338,17 @@ async def observe_action(
             "changed": False,
             "detail": (str(e).splitlines() or [type(e).__name__])[0][:160],
         }
-    await page.evaluate(OBSERVE_JS)  # install the observer and dialog stubs; reset the counters
+    await page.evaluate(OBSERVE_JS, False)  # install the observer and dialog stubs; reset the counters
     before1 = await _shot(page)
     await page_wait(page, settle_ms)
     before2 = await _shot(page)
-    idle_mut, _, text0, shown0, _ = await page.evaluate(OBSERVE_JS)  # what changes by itself over one settle
+    # what changes by itself over one settle
+    idle_mut, _, text0, shown0, _, scroll0 = await page.evaluate(OBSERVE_JS, True)
     idle = np.abs(before1.astype(np.int16) - before2.astype(np.int16)).max(axis=2) > 16
     url0, errors0, dialogs0, popups0 = page.url, len(watch.errors), len(watch.dialogs), watch.popups
     blocked0 = len(blocked) if blocked is not None else 0
-    scroll0 = await page.evaluate("[scrollX, scrollY]")
     try:
-        entry["did"] = await _act(page, c, timeout_ms, text)
+        entry["did"] = await _act(page, handle, c, timeout_ms, text)
     except Exception as e:  # noqa: BLE001
         return {
             **entry,
@@ -345,10 +361,13 @@ async def observe_action(
         c["kind"] == "keys"
     ):  # arrows and space scroll the document by themselves: that is the browser, not the page
         await page.evaluate("([x, y]) => scrollTo(x, y)", scroll0)
+    promised = c["kind"] == "click" and bool(_PROMISES_CONTENT.search(c.get("text") or ""))
+    seen = False  # the DOM or a dialog already shows the response: the pixels cannot change the verdict
     try:
-        mutations, stubbed, text1, shown1, restyles = await page.evaluate(OBSERVE_JS)
+        mutations, stubbed, text1, shown1, restyles, _ = await page.evaluate(OBSERVE_JS, True)
         watch.dialogs += stubbed
-        after = await _shot(page)
+        seen = text1 != text0 or shown1 != shown0 or bool(stubbed) or (not promised and mutations > idle_mut)
+        after = None if seen else await _shot(page)
     except Exception:  # noqa: BLE001 - navigated away mid-evaluation
         mutations, after, text1, shown1, restyles = 0, None, text0, shown0, 0
     # a placeholder link (href="#") only appends an empty fragment: the page did not respond
@@ -361,14 +380,15 @@ async def observe_action(
         x1, y1 = int((box["x"] + box["width"] + 4) * s) + 1, int((box["y"] + box["height"] + 4) * s) + 1
         if c["kind"] != "keys" and box["width"] * box["height"] < 0.25 * vw * vw:
             mask[y0:y1, x0:x1] = True
-    change = pixels.changed_share(before2, after, mask) if after is not None else 1.0
+    change = pixels.changed_share(before2, after, mask) if after is not None else (None if seen else 1.0)
     new_errors = watch.errors[errors0:]
     dialog = watch.dialogs[dialogs0:]
     refused = [b for b in (blocked or [])[blocked0:] if b.get("reason") == "navigation"]
     navigated = bool(refused) or (url_changed and url0.split("#")[0] != page.url.split("#")[0])
     content = text1 != text0 or shown1 != shown0
-    promised = c["kind"] == "click" and bool(_PROMISES_CONTENT.search(c.get("text") or ""))
-    if promised:  # the label promises new content: restyling or a hidden write is not that
+    if change is None:  # not measured (``seen``): a response either way
+        visible = True
+    elif promised:  # the label promises new content: restyling or a hidden write is not that
         restyle_only = restyles > 0 and restyles >= mutations
         visible = content or change >= LARGE_REDRAW or (change > pixel_threshold and not restyle_only)
     else:
@@ -383,7 +403,7 @@ async def observe_action(
             "changed": changed,
             "mutations": int(mutations),
             "idle_mutations": int(idle_mut),
-            "pixel_change": round(change, 5),
+            "pixel_change": None if change is None else round(change, 5),
             "content_changed": content,
             "restyles": int(restyles),
             "promised_content": promised,

@@ -14,6 +14,9 @@ in the sample's own page (as a module-scoped function, no globals), else in a bl
 Both return, per row, the judge columns of the schema (``exec_*``, ``static_*``, ``rubric_version``,
 ``vlm_*``, ``interactive_*``, ``reward``, ``reward_json``) plus underscored helper keys the caller drops.
 A judge that fails on one row records the failure in that row's findings; it never stops the batch.
+With a request cache, VLM and design verdicts (the costly ones: the design judge's pixel measures and
+appeal features take ~0.2 s per screenshot) are stored by the hash of their inputs, so rejudging a run
+with other reward weights or thresholds only recombines them.
 Every page gets its verdict within a bound, whatever it does after load: the render's guards (see
 ``aesdata.render.html``), and ``CaptureConfig.timeout_s`` of wall time for the in-page checks and the
 interactive episode, which run in page time on the pool's page clock from the same page time as the screenshot.
@@ -23,12 +26,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import time
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field
 
+from aesdata.cache import cache_key, canonical_json, hash_bytes
 from aesdata.config import StageConfig
 from aesdata.judges import appeal, design, execution, inpage, interactive
 from aesdata.judges.capture import (
@@ -105,7 +111,7 @@ class Judges:
     """Judge rows with the configured judges (see module docstring).
 
     ``pool``: a started ``BrowserPool`` to borrow (else one is made from ``render_config`` and owned);
-    ``cache``: the shared ``RequestCache`` for VLM verdicts (None = no cache).
+    ``cache``: the shared ``RequestCache`` for VLM and design verdicts (None = no cache).
     """
 
     def __init__(
@@ -288,29 +294,7 @@ class Judges:
         has_page = row.get("render_status") in ("ok", "js_error") and shot is not None
         if self.config.design and has_page:
             t1 = time.perf_counter()
-            if kind == "plot":
-                res = design.judge_plot(row.get("layout_json"), shot)
-            else:
-                vp = json.loads(row.get("render_meta_json") or "{}").get("viewport") or [1280, 960]
-                res = design.judge_page(
-                    row.get("layout_json"),
-                    shot,
-                    viewport=(int(vp[0]), int(vp[1])),
-                    axe_violations=live.get("axe"),
-                    probe=live.get("probe"),
-                    fidelity=row.get("render_fidelity"),
-                    assets=row.get("render_assets"),
-                )
-            out.update(
-                {
-                    "static_score": res.score,
-                    "static_subscores_json": _dumps({**res.subscores, "detail": res.checks_json()}),
-                    "static_findings_json": _dumps(res.findings),
-                    "static_rationale": res.rationale(),
-                    "static_judge": res.judge,
-                    "rubric_version": res.judge,
-                }
-            )
+            out.update(self._design(row, kind, shot, live))
             self._tick("design", t1)
         inter = live.get("interactive")
         if inter is not None:
@@ -334,6 +318,47 @@ class Judges:
                 }
             )
         return out
+
+    def _design(self, row: dict[str, Any], kind: str, shot: bytes, live: dict[str, Any]) -> dict[str, Any]:
+        """The design judge's columns (``static_*``, ``rubric_version``) of a rendered row. With a request
+        cache, a verdict is looked up by the hash of its inputs and the design judge's code
+        (:func:`design_key`) and computed only when missing: a rejudge with other reward weights or
+        thresholds recomputes no design verdict."""
+        vp = json.loads(row.get("render_meta_json") or "{}").get("viewport") or [1280, 960]
+        args: dict[str, Any] = {"layout": row.get("layout_json"), "viewport": [int(vp[0]), int(vp[1])]}
+        if kind != "plot":
+            args.update(
+                axe=live.get("axe"),
+                probe=live.get("probe"),
+                fidelity=row.get("render_fidelity"),
+                assets=row.get("render_assets"),
+            )
+        key = cache_key(design_key(kind, shot, args)) if self.cache is not None else None
+        if key is not None and (hit := self.cache.get(key)) is not None:
+            return hit
+        if kind == "plot":
+            res = design.judge_plot(args["layout"], shot)
+        else:
+            res = design.judge_page(
+                args["layout"],
+                shot,
+                viewport=(args["viewport"][0], args["viewport"][1]),
+                axe_violations=args["axe"],
+                probe=args["probe"],
+                fidelity=args["fidelity"],
+                assets=args["assets"],
+            )
+        verdict = {
+            "static_score": res.score,
+            "static_subscores_json": _dumps({**res.subscores, "detail": res.checks_json()}),
+            "static_findings_json": _dumps(res.findings),
+            "static_rationale": res.rationale(),
+            "static_judge": res.judge,
+            "rubric_version": res.judge,
+        }
+        if key is not None:
+            self.cache.put(key, verdict, {"judge": res.judge, "kind": kind})
+        return verdict
 
     async def _grade_vlm(self, rows: list[dict[str, Any]], outs: list[dict[str, Any]]) -> None:
         if self.vlm is None:
@@ -514,6 +539,36 @@ class Judges:
         results = await asyncio.to_thread(self._plots.run_many, jobs)
         self._tick("render", t0)
         return [dict(r) for r in results]
+
+
+#: the modules whose code decides a design verdict (with the appeal model's weights)
+_DESIGN_CODE = ("design", "check", "colour", "page", "plot", "appeal", "pixels")
+
+
+@functools.cache
+def design_code_hash() -> str:
+    """sha256 of the design judge's code, the appeal model (``_DESIGN_CODE``, ``appeal_model.json``) and the
+    versions of the libraries its pixel measures use: a cached design verdict is reused only by the very
+    code that computed it."""
+    import numpy
+    import PIL
+
+    here = Path(__file__).parent
+    files = [here / f"{m}.py" for m in _DESIGN_CODE] + [appeal.MODEL_PATH]
+    libs = f"numpy {numpy.__version__}; pillow {PIL.__version__}".encode()
+    return hash_bytes(b"".join(f.read_bytes() for f in files) + libs)
+
+
+def design_key(kind: str, shot: bytes, args: dict[str, Any]) -> dict[str, Any]:
+    """The request-cache key parts of a design verdict: the judge, its code, the screenshot's hash and the
+    other inputs (layout, viewport, axe-core's violations, the probe, the render fidelity and assets)."""
+    return {
+        "judge": design.JUDGE_ID,
+        "code": design_code_hash(),
+        "kind": kind,
+        "image": hash_bytes(shot),
+        "inputs": hash_bytes(canonical_json(args).encode("utf-8")),
+    }
 
 
 def _first_line(e: BaseException) -> str:

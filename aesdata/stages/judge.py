@@ -13,8 +13,9 @@ columns (``exec_*``, ``static_*``, ``rubric_version``, ``vlm_*``, ``interactive_
 The in-page checks and the interactive agent's episode were captured by the render step in the same visit
 (its ``capture:`` key); this step computes verdicts from those columns and starts no browser, so rescoring
 with other weights or thresholds touches no page. Only rows without captures and the VLM-driven interactive
-agent reopen pages (set ``render:`` to the render step's viewport). VLM verdicts go through the run's
-request cache.
+agent reopen pages (set ``render:`` to the render step's viewport). VLM and design verdicts go through the
+run's request cache, keyed by their inputs and the judge's code: a rejudge with other reward weights only
+recombines them.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ class Judge(Stage):
         return JudgeConfig(**self.config.model_dump(exclude={"render"}))
 
     async def asetup(self) -> None:
-        if self.config.vlm is not None:
+        if self.config.vlm is not None or self.config.design:
             self.cache = RequestCache(self.context.cache_path())
         self.judges = Judges(self._judge_config(), render_config=self.config.render, cache=self.cache)
         await self.judges.start()

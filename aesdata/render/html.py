@@ -296,7 +296,7 @@ def _finish(
         "render_status": status,
         "render_error": error,
         "console_errors_json": records_json(session.console),
-        "blocked_requests_json": records_json(session.blocked),
+        "blocked_requests_json": records_json(in_order(session.blocked)),
         "screenshot": None,
         "screenshot_viewport": None,
         "screenshot_width": None,
@@ -314,15 +314,22 @@ def _finish(
     return row
 
 
+def in_order(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``records`` sorted by their content. Request handlers record a request when its answer is ready
+    (after a store lookup in a thread), so the order they were appended in is the machine's, not the
+    page's: two renders of the same page listed the same assets in different orders."""
+    return sorted(records, key=lambda r: json.dumps(r, sort_keys=True, default=str))
+
+
 def _assets_with_console_sri(session: PageSession) -> list[dict[str, Any]]:
-    """The session's asset records, with files Chromium refused for SRI (seen only in the console:
-    elements a script created) marked ``sri-rejected``."""
+    """The session's asset records (in content order, :func:`in_order`), with files Chromium refused
+    for SRI (seen only in the console: elements a script created) marked ``sri-rejected``."""
     refused = sri_rejections(session.console)
     assets = [dict(a) for a in session.assets]
     for a in assets:
         if a["url"] in refused and a["answered_by"] != "blocked":
             a["answered_by"], a["sri"] = "sri-rejected", "rejected"
-    return assets
+    return in_order(assets)
 
 
 async def render_html(
@@ -365,7 +372,7 @@ async def render_html(
             "screenshot": None,
             "screenshot_viewport": None,
             "console_errors_json": records_json(session.console) if session else "[]",
-            "blocked_requests_json": records_json(session.blocked) if session else "[]",
+            "blocked_requests_json": records_json(in_order(session.blocked)) if session else "[]",
             "render_meta_json": json.dumps({"browser": f"chromium {pool.version}"}),
             "render_assets": _assets_with_console_sri(session) if session else [],
         }

@@ -81,10 +81,13 @@ _FREEZE_JS = """({css, pageMs}) => {
     try { a.finish(); } catch (e) { try { a.pause(); a.currentTime = pageMs; } catch (e2) { /* gone */ } }
   }
 }"""
-#: Stops what is left of CSS motion after load (transitions and animations jump to their end state).
+#: Stops what is left of CSS motion after load (transitions and animations jump to their end state;
+#: ``scroll-behavior: smooth`` scrolls, which run on the wall clock, jump too: the interactive agent's
+#: clicks on in-page links).
 _NO_MOTION_CSS = (
     "*, *::before, *::after { animation-duration: 0s !important; animation-delay: 0s !important;"
-    " animation-iteration-count: 1 !important; transition: none !important; caret-color: transparent !important; }"
+    " animation-iteration-count: 1 !important; transition: none !important; caret-color: transparent !important;"
+    " scroll-behavior: auto !important; }"
 )
 _FAILED = ("timeout", "wall_timeout", "crash", "blank", "error")
 

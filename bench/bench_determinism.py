@@ -94,27 +94,31 @@ def build(pipeline: str, out: Path, limit: int | None = None) -> float:
 
 def realpages_ready(mirror: Path) -> str | None:
     """Materialise the real-page corpus into ``corpus/realpages/pages`` from the snapshots under
-    ``mirror``; returns None when ready, else why it cannot be (a snapshot is missing)."""
+    ``mirror`` (pages materialised earlier serve when a snapshot is missing); returns None when the
+    corpus is ready, else why it cannot be."""
     manifest = [json.loads(line) for line in (REALPAGES / "manifest.jsonl").read_text().splitlines() if line]
     missing = sorted(
         {r["repo"] for r in manifest if not (mirror / r["repo"].replace("/", "+") / "repo").is_dir()}
     )
-    if missing:
-        return (
-            f"no git snapshot of {', '.join(missing)} under {mirror} (corpus/realpages/fetch.py reads them)"
+    if not missing:
+        subprocess.run(
+            [
+                sys.executable,
+                str(REALPAGES / "fetch.py"),
+                "--mirror",
+                str(mirror),
+                "--out",
+                str(REALPAGES / "pages"),
+            ],
+            check=True,
         )
-    subprocess.run(
-        [
-            sys.executable,
-            str(REALPAGES / "fetch.py"),
-            "--mirror",
-            str(mirror),
-            "--out",
-            str(REALPAGES / "pages"),
-        ],
-        check=True,
-    )
-    return None
+        return None
+    if (REALPAGES / "pages/corpus.jsonl").is_file():
+        print(
+            f"no git snapshot of {len(missing)} repositories under {mirror}: using the pages materialised earlier"
+        )
+        return None
+    return f"no git snapshot of {', '.join(missing)} under {mirror} (corpus/realpages/fetch.py reads them)"
 
 
 def _digest(value: Any) -> Any:

@@ -167,6 +167,21 @@ def test_in_page_links_jump_after_the_render_on_a_smooth_scrolling_page(lp: Loop
     assert row["scroll_y"] > 2000  # smooth scrolling would still be near the top
 
 
+def test_a_timer_that_throws_is_the_page_s_error_and_the_render_still_settles(lp: LoopPool) -> None:
+    """jQuery runs ready handlers from a timer; one that throws (a library that did not load) is an
+    uncaught error of the page, and the page still reaches its screenshot's page time."""
+    html = """<!DOCTYPE html><html><body><h1>Ready handler</h1><p id="p">before</p><script>
+      setTimeout(() => { AOS.init(); }, 0);
+      setTimeout("document.getElementById('p').textContent = 'after ' + Date.now()", 300);
+      </script></body></html>"""
+    row = lp.run(render_html(lp.pool, html))
+    assert row["render_status"] == "js_error" and "AOS is not defined" in row["render_error"], row
+    meta = json.loads(row["render_meta_json"])
+    assert meta["settled"] and meta["page_ms"] == FAST.settle_ms
+    text = next(e["text"] for e in json.loads(row["layout_json"])["elements"] if e["id"] == "p")
+    assert text == "after 1748854800300"
+
+
 def test_a_wall_clock_guard_is_retried_alone_before_it_is_final(lp: LoopPool) -> None:
     t0 = time.monotonic()
     alone = lp.run(render_html(lp.pool, LATE_LOOP_PAGE))

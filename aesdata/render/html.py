@@ -298,7 +298,7 @@ def _finish(
     row: dict[str, Any] = {
         "render_status": status,
         "render_error": error,
-        "console_errors_json": records_json(session.console),
+        "console_errors_json": records_json(console_in_order(session.console)),
         "blocked_requests_json": records_json(in_order(session.blocked)),
         "screenshot": None,
         "screenshot_viewport": None,
@@ -322,6 +322,14 @@ def in_order(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     (after a store lookup in a thread), so the order they were appended in is the machine's, not the
     page's: two renders of the same page listed the same assets in different orders."""
     return sorted(records, key=lambda r: json.dumps(r, sort_keys=True, default=str))
+
+
+def console_in_order(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The page's console records in the order the page wrote them, then the refused requests' messages
+    (``blocked_resource``) in content order: Chromium logs those when the request handler answers,
+    which is the machine's order."""
+    own = [r for r in records if not r.get("blocked_resource")]
+    return own + in_order([r for r in records if r.get("blocked_resource")])
 
 
 def _assets_with_console_sri(session: PageSession) -> list[dict[str, Any]]:
@@ -374,7 +382,7 @@ async def render_html(
             "render_error": f"{kind}: {one_line(e)}",
             "screenshot": None,
             "screenshot_viewport": None,
-            "console_errors_json": records_json(session.console) if session else "[]",
+            "console_errors_json": records_json(console_in_order(session.console)) if session else "[]",
             "blocked_requests_json": records_json(in_order(session.blocked)) if session else "[]",
             "render_meta_json": json.dumps({"browser": f"chromium {pool.version}"}),
             "render_assets": _assets_with_console_sri(session) if session else [],

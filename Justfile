@@ -22,6 +22,7 @@ test *ARGS:
 # run every benchmark script (prints ratios against an in-process baseline)
 bench:
     for f in bench/bench_*.py; do echo "== $f"; python "$f"; done
+    echo "== bench/bench_determinism.py --corpus realpages"; python bench/bench_determinism.py --corpus realpages
 
 # lint and format check
 lint:

@@ -61,6 +61,10 @@ LAUNCH_ARGS: tuple[str, ...] = (
     "--mute-audio",
     "--hide-scrollbars",
     "--font-render-hinting=none",
+    # repaint whole tiles: a partial re-raster of a small invalidation (the motion freeze restyling a
+    # button) anti-aliased its edge pixels +-1 differently from a whole-tile raster, and which of the two
+    # ran depended on timing (bench_determinism --corpus realpages: 1 page in 4 renders differed)
+    "--disable-partial-raster",
 )
 
 #: The headless shell first: the same Blink and Skia without the browser UI, so a fresh context costs

@@ -22,7 +22,7 @@ import pytest
 from aesdata.judges import capture, interactive
 from aesdata.judges.runner import JudgeConfig, Judges
 from aesdata.query import run_sql
-from aesdata.render.browser_pool import BrowserPool, RenderConfig
+from aesdata.render.browser_pool import BrowserPool, PageSession, RenderConfig
 from aesdata.render.html import render_html, render_many
 from aesdata.train.rewards import RewardJudge, reward_functions
 from tests.frame_helpers import cli
@@ -149,6 +149,37 @@ def test_the_interactive_agent_waits_in_page_time(lp: LoopPool) -> None:
         second = lp.run(episode())
     assert first == second
     assert first[0]["outcome"] == "changed" and first[0]["mutations"] >= 1, first
+
+
+def test_in_page_links_jump_after_the_render_on_a_smooth_scrolling_page(lp: LoopPool) -> None:
+    """``scroll-behavior: smooth`` scrolls on the wall clock; after the render's motion freeze a click
+    on an in-page link (what the interactive agent does) lands at once, however busy the machine."""
+    html = """<!DOCTYPE html><html style="scroll-behavior: smooth"><body style="margin:0">
+      <h1>Smooth</h1><a id="go" href="#far">Down</a><div style="height:3000px;background:#2563eb"></div>
+      <h2 id="far">Far</h2></body></html>"""
+
+    async def live(session: PageSession) -> dict:
+        await session.page.click("#go")
+        return {"scroll_y": await session.page.evaluate("scrollY")}
+
+    row = lp.run(render_html(lp.pool, html, live=live))
+    assert row["render_status"] == "ok", row["render_error"]
+    assert row["scroll_y"] > 2000  # smooth scrolling would still be near the top
+
+
+def test_a_timer_that_throws_is_the_page_s_error_and_the_render_still_settles(lp: LoopPool) -> None:
+    """jQuery runs ready handlers from a timer; one that throws (a library that did not load) is an
+    uncaught error of the page, and the page still reaches its screenshot's page time."""
+    html = """<!DOCTYPE html><html><body><h1>Ready handler</h1><p id="p">before</p><script>
+      setTimeout(() => { AOS.init(); }, 0);
+      setTimeout("document.getElementById('p').textContent = 'after ' + Date.now()", 300);
+      </script></body></html>"""
+    row = lp.run(render_html(lp.pool, html))
+    assert row["render_status"] == "js_error" and "AOS is not defined" in row["render_error"], row
+    meta = json.loads(row["render_meta_json"])
+    assert meta["settled"] and meta["page_ms"] == FAST.settle_ms
+    text = next(e["text"] for e in json.loads(row["layout_json"])["elements"] if e["id"] == "p")
+    assert text == "after 1748854800300"
 
 
 def test_a_wall_clock_guard_is_retried_alone_before_it_is_final(lp: LoopPool) -> None:

@@ -81,10 +81,13 @@ _FREEZE_JS = """({css, pageMs}) => {
     try { a.finish(); } catch (e) { try { a.pause(); a.currentTime = pageMs; } catch (e2) { /* gone */ } }
   }
 }"""
-#: Stops what is left of CSS motion after load (transitions and animations jump to their end state).
+#: Stops what is left of CSS motion after load (transitions and animations jump to their end state;
+#: ``scroll-behavior: smooth`` scrolls, which run on the wall clock, jump too: the interactive agent's
+#: clicks on in-page links).
 _NO_MOTION_CSS = (
     "*, *::before, *::after { animation-duration: 0s !important; animation-delay: 0s !important;"
-    " animation-iteration-count: 1 !important; transition: none !important; caret-color: transparent !important; }"
+    " animation-iteration-count: 1 !important; transition: none !important; caret-color: transparent !important;"
+    " scroll-behavior: auto !important; }"
 )
 _FAILED = ("timeout", "wall_timeout", "crash", "blank", "error")
 
@@ -295,8 +298,8 @@ def _finish(
     row: dict[str, Any] = {
         "render_status": status,
         "render_error": error,
-        "console_errors_json": records_json(session.console),
-        "blocked_requests_json": records_json(session.blocked),
+        "console_errors_json": records_json(console_in_order(session.console)),
+        "blocked_requests_json": records_json(in_order(session.blocked)),
         "screenshot": None,
         "screenshot_viewport": None,
         "screenshot_width": None,
@@ -314,15 +317,30 @@ def _finish(
     return row
 
 
+def in_order(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``records`` sorted by their content. Request handlers record a request when its answer is ready
+    (after a store lookup in a thread), so the order they were appended in is the machine's, not the
+    page's: two renders of the same page listed the same assets in different orders."""
+    return sorted(records, key=lambda r: json.dumps(r, sort_keys=True, default=str))
+
+
+def console_in_order(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The page's console records in the order the page wrote them, then the refused requests' messages
+    (``blocked_resource``) in content order: Chromium logs those when the request handler answers,
+    which is the machine's order."""
+    own = [r for r in records if not r.get("blocked_resource")]
+    return own + in_order([r for r in records if r.get("blocked_resource")])
+
+
 def _assets_with_console_sri(session: PageSession) -> list[dict[str, Any]]:
-    """The session's asset records, with files Chromium refused for SRI (seen only in the console:
-    elements a script created) marked ``sri-rejected``."""
+    """The session's asset records (in content order, :func:`in_order`), with files Chromium refused
+    for SRI (seen only in the console: elements a script created) marked ``sri-rejected``."""
     refused = sri_rejections(session.console)
     assets = [dict(a) for a in session.assets]
     for a in assets:
         if a["url"] in refused and a["answered_by"] != "blocked":
             a["answered_by"], a["sri"] = "sri-rejected", "rejected"
-    return assets
+    return in_order(assets)
 
 
 async def render_html(
@@ -364,8 +382,8 @@ async def render_html(
             "render_error": f"{kind}: {one_line(e)}",
             "screenshot": None,
             "screenshot_viewport": None,
-            "console_errors_json": records_json(session.console) if session else "[]",
-            "blocked_requests_json": records_json(session.blocked) if session else "[]",
+            "console_errors_json": records_json(console_in_order(session.console)) if session else "[]",
+            "blocked_requests_json": records_json(in_order(session.blocked)) if session else "[]",
             "render_meta_json": json.dumps({"browser": f"chromium {pool.version}"}),
             "render_assets": _assets_with_console_sri(session) if session else [],
         }

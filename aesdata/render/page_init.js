@@ -4,6 +4,7 @@
 // which advances only when aesdata says so: see browser_pool.PAGE_EPOCH and PageSession.advance).
 // Dialogs, popups and printing become no-ops, so an alert storm or window.open cannot stall the
 // pool; Math.random and crypto.getRandomValues / randomUUID draw from a generator seeded per sample;
+// errors thrown by timer callbacks are reported as uncaught errors of the page;
 // chart libraries are told not to animate, so screenshots show finished charts; JS-driven motion
 // (canvas / WebGL loops on requestAnimationFrame) runs at most frameMs apart in page time.
 (({ seed, frameMs }) => {
@@ -56,9 +57,25 @@
     };
   } catch (e) { /* no Web Crypto in this frame */ }
 
+  // An error thrown by a timer callback is reported as uncaught, as a browser does, and stays inside
+  // the page: the page clock would instead run every timer due, then throw the first such error into
+  // aesdata's clock call (the render's settle failed, so a page whose jQuery ready handler threw, e.g.
+  // a library that did not load, was captured unsettled, at a page time that depended on the machine).
+  const guard = (fn) => {
+    const run = typeof fn === "function" ? fn : () => (0, eval)(String(fn));
+    return function (...args) {
+      try { return run.apply(this, args); } catch (e) { reportError(e); }
+    };
+  };
+  const pageTimeout = window.setTimeout;
+  window.setTimeout = (fn, ms, ...args) => pageTimeout(guard(fn), ms, ...args);
+  if (window.requestIdleCallback) {
+    const pageIdle = window.requestIdleCallback;
+    window.requestIdleCallback = (fn, options) => pageIdle(guard(fn), options);
+  }
   // An interval of 0 would fire forever at one page-clock tick; browsers clamp nested timers to 4 ms.
   const pageInterval = window.setInterval;
-  window.setInterval = (fn, ms, ...args) => pageInterval(fn, Math.max(4, +ms || 0), ...args);
+  window.setInterval = (fn, ms, ...args) => pageInterval(guard(fn), Math.max(4, +ms || 0), ...args);
 
   // The page's animation-frame callbacks run at most every frameMs of page time (10 per second
   // instead of 60): a screenshot is a still, and an animated WebGL scene drawn 60 times a second in

@@ -18,6 +18,7 @@ from aesdata.errors import AesdataError
 from aesdata.executor.base import Executor, OnDone
 from aesdata.executor.plan import StepPlan
 from aesdata.executor.shards import ShardJob, ShardRunner, error_line
+from aesdata.executor.tasks import LocalTasks
 from aesdata.resources import plan_workers
 from aesdata.stage import Stage
 
@@ -104,3 +105,7 @@ class LocalExecutor(Executor):
                 proc.join(timeout=30)
                 if proc.is_alive():
                     proc.kill()
+
+    def task_runner(self) -> LocalTasks:
+        """Global steps' tasks on a pool of this machine's processes (``--workers`` of them when given)."""
+        return LocalTasks(self.workers)

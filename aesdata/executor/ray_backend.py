@@ -23,6 +23,7 @@ from aesdata.errors import AesdataError
 from aesdata.executor.base import Executor, OnDone
 from aesdata.executor.plan import StepPlan
 from aesdata.executor.shards import ShardJob, ShardRunner, error_line
+from aesdata.executor.tasks import RayTasks
 from aesdata.resources import plan_workers
 from aesdata.spec import Pipeline
 from aesdata.stage import Stage
@@ -106,3 +107,7 @@ class RayExecutor(Executor):
         finally:
             for actor in actors:
                 self.ray.kill(actor)
+
+    def task_runner(self) -> RayTasks:
+        """Global steps' tasks as Ray tasks with their resources and retries."""
+        return RayTasks(self.ray)

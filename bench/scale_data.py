@@ -10,11 +10,26 @@ from __future__ import annotations
 
 import io
 import random
+from collections.abc import Iterator
 
 import pyarrow as pa
 from PIL import Image, ImageDraw
+from pydantic import Field
+
+from aesdata.schema import sub_schema
+from aesdata.stage import Stage, StageConfig, register
 
 GROUP = 4
+COLUMNS = (
+    "instruction_id",
+    "instruction",
+    "kind",
+    "category",
+    "code",
+    "screenshot",
+    "render_status",
+    "static_score",
+)
 _WORDS = "alpha beta gamma delta sales report chart revenue orders users growth north south".split()
 
 
@@ -55,7 +70,7 @@ def rows(lo: int, hi: int) -> pa.Table:
         code.append(_code(group, variant))
         shots.append({"bytes": _png(group, 1 if variant == 1 else 0), "path": None})
         score.append(float((n * 37) % 100))
-    return pa.table(
+    return pa.Table.from_pydict(
         {
             "id": ids,
             "instruction_id": instr,
@@ -66,5 +81,26 @@ def rows(lo: int, hi: int) -> pa.Table:
             "screenshot": shots,
             "render_status": ["ok"] * len(ids),
             "static_score": score,
-        }
+        },
+        schema=sub_schema(["id", *COLUMNS]),
     )
+
+
+class ScaleRowsConfig(StageConfig):
+    rows: int = Field(default=1000, gt=0, description="synthetic rows to make")
+
+
+@register
+class ScaleRows(Stage):
+    """Source stage of the scale bench: ``rows`` synthetic rows (see ``rows``)."""
+
+    name = "bench_scale_rows"
+    summary = "bench: synthetic rows with near-duplicate code and screenshots"
+    mode = "source"
+    Config = ScaleRowsConfig
+    outputs = ("id", *COLUMNS)
+    config: ScaleRowsConfig
+
+    def read(self) -> Iterator[pa.Table]:
+        for lo in range(0, self.config.rows, 5000):
+            yield rows(lo, min(self.config.rows, lo + 5000))

@@ -43,6 +43,8 @@ from aesdata.dedup.hamming import hamming_pairs
 from aesdata.dedup.minhash import ALL_PAIRS_MAX
 
 _BATCH_ROWS = 256
+#: phash buckets of at most this many distinct hashes are checked pair by pair
+_SMALL_BUCKET = 64
 _FEATURE_SCHEMA = pa.schema(
     [
         ("id", pa.string()),
@@ -172,18 +174,27 @@ def exact_edges(
     return _save_edges(out, _stars(key, row))
 
 
+def _groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start and size of each run of equal values in sorted ``keys``."""
+    starts = np.concatenate([[0], np.flatnonzero(keys[1:] != keys[:-1]) + 1]).astype(np.int64)
+    return starts, np.diff(np.concatenate([starts, [len(keys)]]))
+
+
+def _all_pairs(starts: np.ndarray, size: int) -> np.ndarray:
+    """Positions ``(i, j)``, ``i < j``, of every pair within groups of ``size`` starting at ``starts``."""
+    i, j = np.array(list(combinations(range(size), 2))).T
+    return np.stack([(starts[:, None] + i).ravel(), (starts[:, None] + j).ravel()], axis=1)
+
+
 def _bucket_pairs(groups: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """Candidate pairs from buckets (``groups``: bucket of each row, rows sorted by bucket then row):
     all pairs of a bucket of at most ``ALL_PAIRS_MAX`` rows, a star onto the first row of a larger one."""
     out = [np.empty((0, 2), np.int64)]
-    bounds = np.flatnonzero(np.diff(groups)) + 1
-    starts = np.concatenate([[0], bounds])
-    sizes = np.diff(np.concatenate([starts, [len(rows)]]))
+    starts, sizes = _groups(groups)
     for size in np.unique(sizes[sizes >= 2]).tolist():
         at = starts[sizes == size]
         if size <= ALL_PAIRS_MAX:
-            i, j = np.array(list(combinations(range(size), 2))).T
-            out.append(np.stack([rows[at[:, None] + i].ravel(), rows[at[:, None] + j].ravel()], axis=1))
+            out.append(rows[_all_pairs(at, size)])
         else:
             members = at[:, None] + np.arange(1, size)
             out.append(np.stack([np.repeat(rows[at], size - 1), rows[members].ravel()], axis=1))
@@ -256,19 +267,29 @@ def visual_edges(parts: list[Part], shift: int, bits: int, radius: int, min_ink:
     )
     found = [np.empty((0, 2), np.int64)]
     if len(row) >= 2:
-        value = (ph >> np.uint64(shift)) & np.uint64((1 << bits) - 1) if bits < 64 else ph
-        order = np.lexsort((row, value))
-        value, row, ph, dh, aspect = value[order], row[order], ph[order], dh[order], aspect[order]
-        bounds = np.concatenate([[0], np.flatnonzero(np.diff(value)) + 1, [len(row)]])
-        for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
-            if hi - lo < 2:
-                continue
-            p = hamming_pairs(ph[lo:hi], radius) + lo
-            a, b = p[:, 0], p[:, 1]
-            ratio = np.maximum(aspect[a], aspect[b]) / np.minimum(aspect[a], aspect[b])
-            ok = (np.bitwise_count(dh[a] ^ dh[b]) <= radius) & (ratio <= MAX_ASPECT_RATIO)
-            found.append(row[p[ok]])
-    return _save_edges(out, np.concatenate(found))
+        # identical hashes: a star onto the first row (as ``hamming_pairs``), then unique hashes only
+        found.append(_stars(ph, row))
+        order = np.lexsort((row, ph))
+        first = np.ones(len(row), dtype=bool)
+        first[1:] = ph[order][1:] != ph[order][:-1]
+        keep = order[first]
+        value = (ph[keep] >> np.uint64(shift)) & np.uint64((1 << bits) - 1) if bits < 64 else ph[keep]
+        by = np.lexsort((row[keep], value))
+        u_row, u_ph, value = row[keep][by], ph[keep][by], value[by]
+        starts, sizes = _groups(value)
+        for size in np.unique(sizes[sizes >= 2]).tolist():
+            at = starts[sizes == size]
+            if size <= _SMALL_BUCKET:
+                p = _all_pairs(at, size)
+                found.append(u_row[p[np.bitwise_count(u_ph[p[:, 0]] ^ u_ph[p[:, 1]]) <= radius]])
+            else:
+                for lo in at.tolist():
+                    found.append(u_row[hamming_pairs(u_ph[lo : lo + size], radius) + lo])
+    pairs = np.concatenate(found)
+    a, b = np.searchsorted(row, pairs[:, 0]), np.searchsorted(row, pairs[:, 1])  # ``row`` is ascending
+    ratio = np.maximum(aspect[a], aspect[b]) / np.minimum(aspect[a], aspect[b])
+    ok = (np.bitwise_count(dh[a] ^ dh[b]) <= radius) & (ratio <= MAX_ASPECT_RATIO)
+    return _save_edges(out, pairs[ok])
 
 
 def cluster_parts(parts: list[Part], edge_files: dict[str, list[Path]]) -> dict[str, int]:

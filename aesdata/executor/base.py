@@ -300,8 +300,9 @@ class Executor:
             progress.update(task, total=progress.tasks[task].completed)
 
     # ----------------------------------------------------------------- global
-    def task_runner(self) -> Tasks:
-        """What runs a global step's tasks on this backend (backends override; default: this process)."""
+    def task_runner(self, rows: int) -> Tasks:
+        """What runs the tasks of a global step over ``rows`` rows on this backend (backends override;
+        default: this process)."""
         return InlineTasks()
 
     def _run_global(
@@ -340,7 +341,7 @@ class Executor:
             sd.marker_path(i).unlink(missing_ok=True)
         job = GlobalJob(self.rundir.path, plan.id, fp, columns, dict(sources), n_shards, inputs)
         stage = plan.stage
-        tasks = self.task_runner()
+        tasks = self.task_runner(sum(in_rows))
         try:
             stage.setup()
         except AesdataError:

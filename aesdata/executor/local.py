@@ -18,7 +18,7 @@ from aesdata.errors import AesdataError
 from aesdata.executor.base import Executor, OnDone
 from aesdata.executor.plan import StepPlan
 from aesdata.executor.shards import ShardJob, ShardRunner, error_line
-from aesdata.executor.tasks import LocalTasks
+from aesdata.executor.tasks import SMALL_GLOBAL_ROWS, LocalTasks
 from aesdata.resources import plan_workers
 from aesdata.stage import Stage
 
@@ -106,6 +106,7 @@ class LocalExecutor(Executor):
                 if proc.is_alive():
                     proc.kill()
 
-    def task_runner(self) -> LocalTasks:
-        """Global steps' tasks on a pool of this machine's processes (``--workers`` of them when given)."""
-        return LocalTasks(self.workers)
+    def task_runner(self, rows: int) -> LocalTasks:
+        """Global steps' tasks on a pool of this machine's processes (``--workers`` of them when given;
+        without ``--workers``, a step of fewer than ``SMALL_GLOBAL_ROWS`` rows runs them in this process)."""
+        return LocalTasks(self.workers or (1 if rows < SMALL_GLOBAL_ROWS else None))

@@ -108,6 +108,6 @@ class RayExecutor(Executor):
             for actor in actors:
                 self.ray.kill(actor)
 
-    def task_runner(self) -> RayTasks:
+    def task_runner(self, rows: int) -> RayTasks:
         """Global steps' tasks as Ray tasks with their resources and retries."""
         return RayTasks(self.ray)

@@ -29,6 +29,9 @@ T = TypeVar("T")
 
 #: retries of a Ray task lost with its worker or node
 RAY_RETRIES = 3
+#: without ``--workers``, the local backend runs the tasks of a global step over fewer rows in its own
+#: process (a process pool's start-up costs more than such a step)
+SMALL_GLOBAL_ROWS = 2000
 
 
 def peak_rss_mb() -> float:

@@ -372,7 +372,7 @@ def _select_task(stage: Select, job: GlobalJob) -> dict[str, int]:
         stage._decide(con, list(job.columns))
         for i in range(job.n_shards):
             rows += job.write(
-                stage, i, con.execute(f"SELECT {_OUT} FROM decided WHERE _shard = ?", [i]).to_arrow_table()
+                stage, i, con.sql(f"SELECT {_OUT} FROM decided WHERE _shard = {int(i)}").to_arrow_table()
             )["rows"]
     finally:
         con.close()

@@ -10,12 +10,15 @@ A stage is one of three modes:
   (browsers, HTTP judges). The executor adds ``id`` and writes the shard atomically.
 - ``expand``: shard-wise, rows -> new rows (e.g. N generated candidates per instruction).
   ``process(table)`` returns whole rows including ``id``; its output becomes the new row set.
-- ``global``: sees every row at once (dedup clustering, selection). ``run_global(shards)``
-  receives a re-iterable ``ShardReader``: iterating it yields one table per shard with the
-  ``requires`` columns plus ``id`` (so memory stays bounded: hash screenshots shard by shard), and
-  ``shards.read_all()`` concatenates them when the stage needs everything at once. It returns a
-  table with ``id`` plus ``outputs`` for every row, in any order; the executor splits it back into
-  the run's shards.
+- ``global``: sees every row at once (dedup clustering, selection, export). The executor calls
+  ``run_tasks(job, tasks)`` in the driver: the stage plans its work as picklable ``(function, args)``
+  tasks run through ``tasks`` (a ``Tasks`` runner: inline, a local process pool or Ray tasks, the same
+  code path everywhere), reading shards with ``job.read(i)`` and writing each output shard with
+  ``job.write(stage, i, table)`` from inside a task, so no step holds every row in the driver. The
+  default ``run_tasks`` runs ``run_global(shards)`` in the driver and writes its output shard by shard:
+  ``run_global`` receives a re-iterable ``ShardReader`` (one table per shard with the ``requires``
+  columns plus ``id``; ``read_all()`` concatenates them) and returns ``id`` plus ``outputs`` for every
+  row, in any order.
 
 Lifecycle: ``setup()`` once per worker before the first shard, ``teardown()`` once after the
 last; heavy state (browsers, models) is created in ``setup`` and closed in ``teardown``.
@@ -28,24 +31,30 @@ its keys are validated against the stage's pydantic ``Config``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
 import pyarrow as pa
 
 from aesdata.config import StageConfig
+from aesdata.errors import AesdataError
+from aesdata.lineage import Sources
 from aesdata.resources import Resources
-from aesdata.rundir import RunDir
+from aesdata.rundir import RunDir, conform
 
 __all__ = [
+    "GlobalJob",
+    "InlineTasks",
     "Mode",
     "Resources",
     "ShardReader",
     "Stage",
     "StageConfig",
     "StageContext",
+    "Tasks",
     "register",
     "registered",
 ]
@@ -87,6 +96,103 @@ class ShardReader(Protocol):
     def __len__(self) -> int: ...
 
     def read_all(self) -> pa.Table: ...
+
+
+T = TypeVar("T")
+
+
+class Tasks(Protocol):
+    """Runs a global step's tasks: ``map(fn, calls)`` calls ``fn(*args)`` for each ``args`` of ``calls``
+    (picklable, small) with ``cpus`` and ``memory_gb`` reserved per call, at most ``limit`` at once, and
+    returns the (small) results in order. Implementations: ``InlineTasks`` (this process) and
+    ``aesdata.executor.tasks`` (a local process pool, Ray tasks with retries)."""
+
+    def map(
+        self,
+        fn: Callable[..., T],
+        calls: Sequence[tuple[Any, ...]],
+        *,
+        name: str,
+        cpus: float = 1.0,
+        memory_gb: float = 1.0,
+        limit: int | None = None,
+    ) -> list[T]: ...
+
+
+class InlineTasks:
+    """``Tasks`` run one after the other in this process (no start-up; for small runs and tests)."""
+
+    def map(
+        self,
+        fn: Callable[..., T],
+        calls: Sequence[tuple[Any, ...]],
+        *,
+        name: str,
+        cpus: float = 1.0,
+        memory_gb: float = 1.0,
+        limit: int | None = None,
+    ) -> list[T]:
+        return [fn(*args) for args in calls]
+
+
+@dataclass(frozen=True)
+class GlobalJob:
+    """What a global step's tasks need (picklable): where its input shards are and where its output goes.
+
+    ``columns``: ``id`` + the step's input columns, read from the steps ``sources`` names; ``inputs``:
+    the hash of every input shard, recorded in each output marker (resume redoes the step when one
+    changes); ``work_dir``: the step's scratch folder for intermediate files (feature files, edges).
+    """
+
+    run_dir: Path
+    step_id: str
+    fingerprint: str
+    columns: tuple[str, ...]
+    sources: Sources
+    n_shards: int
+    inputs: dict[str, str]
+
+    @property
+    def work_dir(self) -> Path:
+        return RunDir(self.run_dir).step(self.step_id).path / "work"
+
+    def read(self, i: int, columns: Sequence[str] | None = None) -> pa.Table:
+        """Input shard ``i``: ``id`` + ``columns`` (default: the step's input columns)."""
+        return RunDir(self.run_dir).read_columns(i, tuple(columns or self.columns), self.sources)
+
+    def write(self, stage: Stage, i: int, table: pa.Table, seconds: float = 0.0) -> dict[str, int]:
+        """Write output shard ``i`` (``id`` + ``stage.outputs`` for every row of input shard ``i``, in any
+        order) and its marker; return ``{"rows", "failures"}``."""
+        rundir = RunDir(self.run_dir)
+        out = conform(table, ["id", *stage.outputs])
+        ids = rundir.read_columns(i, ("id",), self.sources).column("id").to_pylist()
+        pos = {v: k for k, v in enumerate(out.column("id").to_pylist())}
+        missing = [x for x in ids if x not in pos]
+        if missing:
+            raise AesdataError(
+                f"Global step {self.step_id!r} returned no row for id {missing[0]} (and {len(missing) - 1} more)."
+            )
+        part = out.take(pa.array([pos[x] for x in ids], pa.int64()))
+        failures = int(stage.failures(part))
+        marker = {"fingerprint": self.fingerprint, "failures": failures, "seconds": round(seconds, 3)}
+        rundir.step(self.step_id).write_shard(i, part, marker, self.inputs)
+        return {"rows": part.num_rows, "failures": failures}
+
+
+class _JobReader:
+    """``ShardReader`` over a ``GlobalJob``'s input shards."""
+
+    def __init__(self, job: GlobalJob) -> None:
+        self.job = job
+
+    def __iter__(self) -> Iterator[pa.Table]:
+        return (self.job.read(i) for i in range(self.job.n_shards))
+
+    def __len__(self) -> int:
+        return self.job.n_shards
+
+    def read_all(self) -> pa.Table:
+        return pa.concat_tables(list(self))
 
 
 class Stage:
@@ -148,6 +254,18 @@ class Stage:
     def run_global(self, shards: ShardReader) -> pa.Table:
         """``global`` stages: every shard in (``requires`` + id), ``id`` + ``outputs`` for every row out."""
         raise NotImplementedError
+
+    def run_tasks(self, job: GlobalJob, tasks: Tasks) -> None:
+        """``global`` stages, called in the driver: write every output shard of ``job`` (``job.write``),
+        planning the work as ``tasks``. Default: ``run_global`` here, then each shard written here."""
+        t0 = time.perf_counter()
+        out = self.run_global(_JobReader(job))
+        seconds = time.perf_counter() - t0
+        pos = {v: k for k, v in enumerate(out.column("id").to_pylist())}
+        for i in range(job.n_shards):
+            ids = job.read(i, ("id",)).column("id").to_pylist()
+            part = out.take(pa.array([pos.get(x, 0) for x in ids], pa.int64())) if pos else out
+            job.write(self, i, part, seconds if i == 0 else 0.0)
 
     # reporting -----------------------------------------------------------------
     def failures(self, output: pa.Table) -> int:

@@ -3,20 +3,14 @@
 ``row_features`` turns code and screenshots into compact arrays: the exact code hash, the code's
 MinHash signature, and the screenshot's byte hash, perceptual hashes, aspect ratio and ink. Nothing
 large survives the call (decoded images and shingles are dropped), so a worker's answer is about
-``4 * num_perm + 60`` bytes per row. ``parallel_features`` maps it over a stream of batches on a
-process pool with a bounded number of batches in flight, in order.
+``4 * num_perm + 60`` bytes per row. ``aesdata.dedup.partitioned`` runs it per input part, as a task.
 """
 
 from __future__ import annotations
 
 import time
-from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import partial
-from itertools import chain, islice
-from multiprocessing import get_context
 
 import numpy as np
 
@@ -103,32 +97,3 @@ def row_features(
         has_image=np.array([h is not None for h in image_hash], dtype=bool),
         cpu_s={"normalise": t1 - t, "minhash": t2 - t1, "image": t3 - t2},
     )
-
-
-Batch = tuple[Sequence[str], Sequence[str | None], Sequence[bytes | None]]
-
-
-def _features(params: FeatureParams, batch: Batch) -> RowFeatures:
-    return row_features(*batch, params)
-
-
-def parallel_features(batches: Iterable[Batch], params: FeatureParams, workers: int) -> Iterator[RowFeatures]:
-    """``row_features`` of each ``(kinds, codes, screenshots)`` batch, in order, on ``workers`` processes.
-
-    At most ``2 * workers`` batches are in flight (memory stays bounded whatever the stream's length);
-    with ``workers <= 1``, or a stream of a single batch, it computes in this process (no start-up).
-    """
-    work = partial(_features, params)
-    stream = iter(batches)
-    head = list(islice(stream, 2))
-    if workers <= 1 or len(head) < 2:
-        yield from map(work, chain(head, stream))
-        return
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-        pending: deque[Future[RowFeatures]] = deque()
-        for batch in chain(head, stream):
-            pending.append(pool.submit(work, batch))
-            if len(pending) >= 2 * workers:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()

@@ -32,8 +32,8 @@ from aesdata.dedup.minhash import MinHashIndex
 
 SIGNALS = ("exact_code", "exact_image", "code_minhash", "visual", "reference")
 _BIT = {name: np.uint8(1 << i) for i, name in enumerate(SIGNALS)}
-_MAX_ASPECT_RATIO = 1.5
-_PHASES = ("normalise", "minhash", "image", "lsh_insert", "lsh_pairs", "hamming", "cluster")
+MAX_ASPECT_RATIO = 1.5
+PHASES = ("normalise", "minhash", "image", "lsh_insert", "lsh_pairs", "hamming", "cluster")
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ class Deduper:
         self._visual_rows: list[np.ndarray] = []
         #: CPU seconds per phase: normalise, minhash, image (summed over the workers that computed
         #: the features), lsh_insert, lsh_pairs, hamming, cluster (this process)
-        self.cpu_s: dict[str, float] = dict.fromkeys(_PHASES, 0.0)
+        self.cpu_s: dict[str, float] = dict.fromkeys(PHASES, 0.0)
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -157,42 +157,48 @@ class Deduper:
         p = hamming_pairs(ph, self.params.visual_threshold)
         a, b = p[:, 0], p[:, 1]
         ratio = np.maximum(aspect[a], aspect[b]) / np.minimum(aspect[a], aspect[b])
-        ok = (np.bitwise_count(dh[a] ^ dh[b]) <= self.params.visual_threshold) & (ratio <= _MAX_ASPECT_RATIO)
+        ok = (np.bitwise_count(dh[a] ^ dh[b]) <= self.params.visual_threshold) & (ratio <= MAX_ASPECT_RATIO)
         return rows[p[ok]]
 
     def finish(self) -> DedupResult:
         """Cluster every added row; see :class:`DedupResult`."""
-        n = len(self._ids)
         edges = {name: np.array(pairs, dtype=np.int64).reshape(-1, 2) for name, pairs in self._exact.items()}
         t = time.process_time()
         edges["code_minhash"] = self.index.pairs()
         t1 = time.process_time()
         edges["visual"] = self._visual_edges()
         t2 = time.process_time()
-        labels = components(n, np.concatenate(list(edges.values())))
-        is_ref = np.array(self._ref, dtype=bool)
-        mask = np.zeros(n, dtype=np.uint8)
-        for name, pairs in edges.items():
-            mask[pairs.ravel()] |= _BIT[name]
-        ids = np.array(self._ids, dtype=str)
-        # cluster id: smallest reference id of the cluster, else its smallest id
-        order = np.lexsort((ids, ~is_ref, labels))
-        first_of = np.unique(labels[order], return_index=True)[1]
-        cluster_of_label = ids[order][first_of]
-        ref_labels = np.unique(labels[is_ref])
-        in_ref_cluster = np.isin(labels, ref_labels)
-        mask[in_ref_cluster] |= _BIT["reference"]
-        size_of_label = np.bincount(
-            labels, weights=(~is_ref).astype(np.float64), minlength=len(cluster_of_label)
-        ).astype(np.int64)
-        signals = [",".join(name for name in SIGNALS if m & _BIT[name]) or None for m in mask.tolist()]
+        result = fuse(self._ids, np.array(self._ref, dtype=bool), edges)
         self.cpu_s["lsh_pairs"] += t1 - t
         self.cpu_s["hamming"] += t2 - t1
         self.cpu_s["cluster"] += time.process_time() - t2
-        return DedupResult(
-            cluster_id=cluster_of_label[labels].tolist(),
-            cluster_size=size_of_label[labels],
-            dup_signals=signals,
-            is_reference=is_ref,
-            edges=edges,
-        )
+        return result
+
+
+def fuse(ids: Sequence[str], is_ref: np.ndarray, edges: dict[str, np.ndarray]) -> DedupResult:
+    """Cluster rows ``ids`` (``is_ref``: reference rows) linked by ``edges`` (signal -> ``(E, 2)`` row
+    pairs): one connected-components step, then each cluster's id, size and every row's signals."""
+    n = len(ids)
+    labels = components(n, np.concatenate([np.empty((0, 2), dtype=np.int64), *edges.values()]))
+    mask = np.zeros(n, dtype=np.uint8)
+    for name, pairs in edges.items():
+        mask[pairs.ravel()] |= _BIT[name]
+    id_array = np.array(ids, dtype=str)
+    # cluster id: smallest reference id of the cluster, else its smallest id
+    order = np.lexsort((id_array, ~is_ref, labels))
+    first_of = np.unique(labels[order], return_index=True)[1]
+    cluster_of_label = id_array[order][first_of]
+    ref_labels = np.unique(labels[is_ref])
+    in_ref_cluster = np.isin(labels, ref_labels)
+    mask[in_ref_cluster] |= _BIT["reference"]
+    size_of_label = np.bincount(
+        labels, weights=(~is_ref).astype(np.float64), minlength=len(cluster_of_label)
+    ).astype(np.int64)
+    signals = [",".join(name for name in SIGNALS if m & _BIT[name]) or None for m in mask.tolist()]
+    return DedupResult(
+        cluster_id=cluster_of_label[labels].tolist(),
+        cluster_size=size_of_label[labels],
+        dup_signals=signals,
+        is_reference=is_ref,
+        edges=edges,
+    )

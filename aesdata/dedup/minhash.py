@@ -11,7 +11,7 @@
 - The index is ``datasketch.MinHashLSH``: bands and rows come from the Jaccard threshold via the
   library's own optimal-parameter search (``lsh.b``, ``lsh.r``); band keys are compressed to 8 bytes.
 - Candidates (rows sharing a band) are verified: a pair is kept when the share of equal signature
-  positions (the Jaccard estimate) reaches the threshold. Buckets of up to ``_ALL_PAIRS_MAX`` rows are
+  positions (the Jaccard estimate) reaches the threshold. Buckets of up to ``ALL_PAIRS_MAX`` rows are
   checked pair by pair, larger ones against their first row only (linear, not quadratic).
 
 Memory grows with N: the signatures (``4 * num_perm`` bytes per row) and the LSH index (``b`` band
@@ -30,7 +30,7 @@ from aesdata.dedup.shingles import mix64
 
 _EMPTY = np.uint32(0xFFFFFFFF)
 _PROBE_ROUNDS = 64
-_ALL_PAIRS_MAX = 16
+ALL_PAIRS_MAX = 16
 
 
 def _band_key(data: bytes) -> bytes:
@@ -133,7 +133,7 @@ class MinHashIndex:
                 if len(members) < 2:
                     continue
                 ordered = sorted(members)
-                if len(ordered) <= _ALL_PAIRS_MAX:
+                if len(ordered) <= ALL_PAIRS_MAX:
                     cand.update(combinations(ordered, 2))
                 else:
                     cand.update((ordered[0], m) for m in ordered[1:])

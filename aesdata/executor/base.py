@@ -8,7 +8,8 @@ unchanged), says which shards fail the check, and runs the rest:
 
 - source steps in the parent, cut into ``shard_size`` shards;
 - map / expand steps through the backend (``run_shards``): a local process pool, Ray actors...;
-- global steps in the parent over a ``ShardReader``.
+- global steps as their stage plans them (``Stage.run_tasks``), on the backend's task runner
+  (``task_runner``: a local process pool, Ray tasks); the parent only plans and merges small results.
 
 A backend (``aesdata.executor.local``, ``aesdata.executor.ray_backend``) subclasses ``Executor`` and
 implements two methods: ``plan_workers`` (how many workers a shard-wise step gets) and ``run_shards``
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
@@ -35,9 +36,9 @@ from aesdata.executor.progress import make_progress
 from aesdata.executor.shards import ShardJob, error_line
 from aesdata.executor.stats import StatsWriter
 from aesdata.lineage import Sources, after_step, input_columns
-from aesdata.rundir import CORRUPT, INPUTS, OK, RunDir, StepDir, conform, digest_json
+from aesdata.rundir import CORRUPT, INPUTS, OK, RunDir, StepDir, atomic_write_json, conform, digest_json
 from aesdata.spec import Pipeline
-from aesdata.stage import Stage
+from aesdata.stage import GlobalJob, InlineTasks, Stage, Tasks
 
 #: called by a backend as each shard ends: (shard index, {"rows", "failures"})
 OnDone = Callable[[int, dict[str, Any]], None]
@@ -66,23 +67,6 @@ class BuildResult:
     run_dir: Path
     steps: list[StepReport] = field(default_factory=list)
     summaries: dict[str, Any] = field(default_factory=dict)
-
-
-class RunReader:
-    """``ShardReader`` for global stages: shard tables with the required columns."""
-
-    def __init__(self, rundir: RunDir, n: int, columns: tuple[str, ...], sources: Sources) -> None:
-        self.rundir, self.n, self.columns, self.sources = rundir, n, columns, sources
-
-    def __iter__(self) -> Iterator[pa.Table]:
-        for i in range(self.n):
-            yield self.rundir.read_columns(i, self.columns, self.sources)
-
-    def __len__(self) -> int:
-        return self.n
-
-    def read_all(self) -> pa.Table:
-        return pa.concat_tables(list(self))
 
 
 class Executor:
@@ -337,6 +321,11 @@ class Executor:
             progress.update(task, total=progress.tasks[task].completed)
 
     # ----------------------------------------------------------------- global
+    def task_runner(self, rows: int) -> Tasks:
+        """What runs the tasks of a global step over ``rows`` rows on this backend (backends override;
+        default: this process)."""
+        return InlineTasks()
+
     def _run_global(
         self,
         plan: StepPlan,
@@ -346,6 +335,8 @@ class Executor:
         report: StepReport,
         progress: Progress,
     ) -> None:
+        """Run a global step as its stage plans it (``Stage.run_tasks``): the tasks read the input shards
+        and write the output shards; this process plans, merges small results and checks every shard."""
         fp = plan.fingerprint
         report.shards = n_shards
         columns = input_columns(plan.cls.requires, plan.cls.uses, sources)
@@ -361,14 +352,17 @@ class Executor:
             progress.add_task(plan.id, total=rows, completed=rows, failures=0, note="done earlier")
             return
         in_rows = _rows_per_shard(self.rundir, sources, n_shards)
-        task = progress.add_task(plan.id, total=sum(in_rows), failures=0, note="all rows at once")
+        task = progress.add_task(plan.id, total=sum(in_rows), failures=0, note="tasks over all rows")
         if any(c in (CORRUPT, INPUTS) for c in checks.values()):
             bad = [i for i, c in checks.items() if c == CORRUPT]
             why = f"shard {bad[0]} failed its check" if bad else "its input shards changed"
             self.console.print(f"[yellow]step {plan.id}: {why}: redoing the step[/]")
         sd.clear_complete()
+        for i in range(n_shards):
+            sd.marker_path(i).unlink(missing_ok=True)
+        job = GlobalJob(self.rundir.path, plan.id, fp, columns, dict(sources), n_shards, inputs)
         stage = plan.stage
-        t0 = time.perf_counter()
+        tasks = self.task_runner(sum(in_rows))
         try:
             stage.setup()
         except AesdataError:
@@ -376,30 +370,20 @@ class Executor:
         except Exception as e:
             self.raise_stage_error(plan.id, plan.cls.name, "setup", error_line(e), traceback.format_exc())
         try:
-            out = stage.run_global(RunReader(self.rundir, n_shards, columns, sources))
-            out = conform(out, ["id", *plan.cls.outputs])
+            stage.run_tasks(job, tasks)
         except AesdataError:
             raise
         except Exception as e:
             self.raise_stage_error(plan.id, plan.cls.name, "global", error_line(e), traceback.format_exc())
         finally:
+            getattr(tasks, "close", lambda: None)()
             stage.teardown()
-        pos = {v: k for k, v in enumerate(out.column("id").to_pylist())}
-        seconds = round(time.perf_counter() - t0, 3)
-        failures = 0
-        for i in range(n_shards):
-            ids = self.rundir.read_columns(i, ("id",), sources).column("id").to_pylist()
-            missing = [x for x in ids if x not in pos]
-            if missing:
-                raise AesdataError(
-                    f"Global step {plan.id!r} returned no row for id {missing[0]} (and {len(missing) - 1} more)."
-                )
-            part = out.take(pa.array([pos[x] for x in ids], pa.int64()))
-            f = int(stage.failures(part))
-            failures += f
-            marker = {"fingerprint": fp, "failures": f, "seconds": seconds if i == 0 else 0}
-            sd.write_shard(i, part, marker, inputs)
-            progress.update(task, advance=len(ids), failures=failures)
+        missing = [i for i in range(n_shards) if sd.marker(i).get("fingerprint") != fp]
+        if missing:
+            raise AesdataError(f"Global step {plan.id!r} wrote no output for shard {missing[0]}.")
+        atomic_write_json(sd.path / "tasks.json", {"phases": getattr(tasks, "phases", [])})
+        failures = sum(int(sd.marker(i).get("failures", 0)) for i in range(n_shards))
+        progress.update(task, completed=sum(in_rows), failures=failures)
 
 
 def _rows_per_shard(rundir: RunDir, sources: Sources, n_shards: int) -> list[int]:

@@ -18,6 +18,7 @@ from aesdata.errors import AesdataError
 from aesdata.executor.base import Executor, OnDone
 from aesdata.executor.plan import StepPlan
 from aesdata.executor.shards import ShardJob, ShardRunner, error_line
+from aesdata.executor.tasks import SMALL_GLOBAL_ROWS, LocalTasks
 from aesdata.resources import plan_workers
 from aesdata.stage import Stage
 
@@ -115,3 +116,8 @@ class LocalExecutor(Executor):
             f"The {line} {where}: killed by a signal (negative code: -9 is SIGKILL, often the kernel's "
             "out-of-memory killer) or exited without a Python traceback.\n",
         )
+
+    def task_runner(self, rows: int) -> LocalTasks:
+        """Global steps' tasks on a pool of this machine's processes (``--workers`` of them when given;
+        without ``--workers``, a step of fewer than ``SMALL_GLOBAL_ROWS`` rows runs them in this process)."""
+        return LocalTasks(self.workers or (1 if rows < SMALL_GLOBAL_ROWS else None))

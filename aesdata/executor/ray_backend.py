@@ -56,6 +56,7 @@ from aesdata.executor.nodes import (
 )
 from aesdata.executor.plan import StepPlan
 from aesdata.executor.shards import ShardJob, ShardRunner, error_line
+from aesdata.executor.tasks import RayTasks
 from aesdata.spec import Pipeline
 from aesdata.stage import Stage
 
@@ -230,6 +231,10 @@ class RayExecutor(Executor):
             pool.close()
         finally:
             pool.kill()
+
+    def task_runner(self, rows: int) -> RayTasks:
+        """Global steps' tasks as Ray tasks with their resources and retries."""
+        return RayTasks(self.ray)
 
 
 class _ActorPool:

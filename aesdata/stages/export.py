@@ -17,7 +17,8 @@ Rows: those with ``selected`` true when a selection step ran, else every row wit
 ``split`` column (from selection) picks the file, ``train`` when there is none. Columns: identity,
 code, scores and provenance columns present in the run, the screenshot as an ``Image`` feature, and
 conversational ``prompt`` / ``completion`` / ``messages`` columns that TRL's trainers read directly.
-Rows are streamed shard by shard, so memory holds at most ``rows_per_shard`` rows per split.
+It runs as tasks (``run_tasks``): one per input shard, one per data file, one for the card, so no
+process holds more than a shard's or a file's rows; the driver only lays out the files from row counts.
 ``datasets.load_dataset(<folder>)`` loads it with one split per ``data/<split>-*`` group.
 """
 
@@ -35,7 +36,7 @@ from pydantic import Field
 
 from aesdata.dataset_card import card_markdown, score_histograms
 from aesdata.rundir import atomic_write_bytes
-from aesdata.stage import ShardReader, Stage, StageConfig, register
+from aesdata.stage import GlobalJob, Stage, StageConfig, Tasks, register
 
 EXPORT_COLUMNS = (
     "instruction_id",
@@ -120,41 +121,74 @@ def features_metadata(schema: pa.Schema) -> bytes:
     return json.dumps({"info": {"features": feats.to_dict()}}).encode()
 
 
-class _SplitWriter:
-    """Writes one split's rows into ``data/<split>-NNNNN.parquet`` files of at most ``rows`` rows."""
+def _piece_path(work: Path, i: int, split: str) -> Path:
+    return work / f"shard-{i:05d}-{split}.parquet"
 
-    def __init__(self, folder: Path, split: str, rows: int) -> None:
-        self.folder, self.split, self.rows = folder, split, rows
-        self.buffer: list[pa.Table] = []
-        self.buffered = 0
-        self.files: list[Path] = []
 
-    def add(self, table: pa.Table, meta: dict[bytes, bytes]) -> None:
-        self.buffer.append(table)
-        self.buffered += table.num_rows
-        while self.buffered >= self.rows:
-            self._flush(meta, self.rows)
+def _export_shard(stage: Export, job: GlobalJob, i: int, work: Path) -> dict[str, Any]:
+    """Task: shape shard ``i``'s exported rows into one piece per split, its card statistics into a stats
+    file, and write the step's output shard (ids); return rows per split."""
+    table = job.read(i)
+    keep = pc.is_valid(table.column("code"))
+    if "selected" in table.column_names:
+        keep = pc.and_(keep, pc.fill_null(table.column("selected"), False))
+    shaped = stage.shape(table.filter(keep))
+    meta = {b"huggingface": features_metadata(shaped.schema)}
+    shaped = shaped.replace_schema_metadata(meta)
+    if i == 0:
+        pq.write_table(shaped.slice(0, 0), work / "empty.parquet")
+    pq.write_table(Export.stats(table, keep), work / f"stats-{i:05d}.parquet")
+    splits = (
+        shaped.column("split").to_pylist() if "split" in shaped.column_names else ["train"] * shaped.num_rows
+    )
+    counts: dict[str, int] = {}
+    for name in dict.fromkeys(splits):
+        part = shaped.filter(pa.array([s == name for s in splits])) if len(set(splits)) > 1 else shaped
+        pq.write_table(part, _piece_path(work, i, name))
+        counts[name] = part.num_rows
+    job.write(stage, i, table.select(["id"]))
+    return counts
 
-    def _flush(self, meta: dict[bytes, bytes], n: int) -> None:
-        data = pa.concat_tables(self.buffer)
-        part, rest = data.slice(0, n), data.slice(n)
-        path = self.folder / f"{self.split}-{len(self.files):05d}.parquet"
-        pq.write_table(part.replace_schema_metadata(meta), path, compression="zstd")
-        self.files.append(path)
-        self.buffer, self.buffered = ([rest] if rest.num_rows else []), rest.num_rows
 
-    def close(self, meta: dict[bytes, bytes], empty: pa.Table) -> list[str]:
-        """Write what is left and rename files to ``<split>-NNNNN-of-MMMMM.parquet``; return their names."""
-        if self.buffered or not self.files:
-            if not self.buffer:
-                self.buffer = [empty]
-            self._flush(meta, max(self.buffered, 1))
-        names = []
-        for k, path in enumerate(self.files):
-            final = path.with_name(f"{self.split}-{k:05d}-of-{len(self.files):05d}.parquet")
-            path.rename(final)
-            names.append(final.name)
-        return names
+def _write_file(pieces: list[tuple[Path, int, int]], path: Path) -> int:
+    """Task: one data file from slices ``(piece, offset, rows)`` of the pieces, in order."""
+    parts = [pq.read_table(p).slice(offset, n) for p, offset, n in pieces]
+    data = pa.concat_tables(parts)
+    meta = {b"huggingface": (data.schema.metadata or {})[b"huggingface"]}
+    pq.write_table(data.replace_schema_metadata(meta), path, compression="zstd")
+    return data.num_rows
+
+
+def _layout(
+    counts: list[dict[str, int]], rows: int, work: Path, data: Path
+) -> dict[str, list[tuple[Path, list]]]:
+    """Each split's files (``<split>-NNNNN-of-MMMMM.parquet``, at most ``rows`` rows, filled in shard
+    order) as ``{split: [(path, [(piece, offset, rows), ...])]}``; ``train`` first, then by name."""
+    names = sorted({s for c in counts for s in c}, key=lambda s: (s != "train", s))
+    out: dict[str, list[tuple[Path, list]]] = {}
+    for split in names:
+        total = sum(c.get(split, 0) for c in counts)
+        n_files = max(1, -(-total // rows))
+        files: list[list[tuple[Path, int, int]]] = [[] for _ in range(n_files)]
+        at = 0
+        for i, c in enumerate(counts):
+            left, offset = c.get(split, 0), 0
+            while left:
+                k = at // rows
+                take = min(left, rows - at % rows)
+                files[k].append((_piece_path(work, i, split), offset, take))
+                at, offset, left = at + take, offset + take, left - take
+        out[split] = [(data / f"{split}-{k:05d}-of-{n_files:05d}.parquet", f) for k, f in enumerate(files)]
+    if not out:
+        out["train"] = [(data / "train-00000-of-00001.parquet", [(work / "empty.parquet", 0, 0)])]
+    return out
+
+
+def _write_card(stage: Export, n_shards: int, files: dict[str, list[str]], work: Path, tmp: Path) -> None:
+    """Task: the score histograms and the card from the shards' statistics files."""
+    stats = pa.concat_tables([pq.read_table(work / f"stats-{i:05d}.parquet") for i in range(n_shards)])
+    images = score_histograms(stats, tmp / "images", SCORES)
+    atomic_write_bytes(tmp / "README.md", stage.card(stats, files, images).encode())
 
 
 @register
@@ -177,53 +211,31 @@ class Export(Stage):
             else self.context.rundir.dataset_path
         )
 
-    def run_global(self, shards: ShardReader) -> pa.Table:
+    def run_tasks(self, job: GlobalJob, tasks: Tasks) -> None:
+        """Export as tasks: one per input shard (shape its rows, one piece per split, write its ids), one per
+        data file (slices of the pieces, in shard order, so the files are those of one sequential pass),
+        one for the card; then the folder replaces the previous export."""
         tmp = self.out_dir.with_name(f".{self.out_dir.name}.tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
+        work = job.work_dir
+        for folder in (tmp, work):
+            shutil.rmtree(folder, ignore_errors=True)
         (tmp / "data").mkdir(parents=True)
-        writers: dict[str, _SplitWriter] = {}
-        stats: list[pa.Table] = []
-        ids: list[pa.ChunkedArray] = []
-        meta: dict[bytes, bytes] | None = None
-        empty: pa.Table | None = None
-        for table in shards:
-            ids.append(table.column("id"))
-            keep = pc.is_valid(table.column("code"))
-            if "selected" in table.column_names:
-                keep = pc.and_(keep, pc.fill_null(table.column("selected"), False))
-            stats.append(self._stats(table, keep))
-            shaped = self._shape(table.filter(keep))
-            if meta is None:
-                meta = {b"huggingface": features_metadata(shaped.schema)}
-                empty = shaped.slice(0, 0)
-            splits = (
-                shaped.column("split").to_pylist()
-                if "split" in shaped.column_names
-                else ["train"] * shaped.num_rows
-            )
-            for name in dict.fromkeys(splits):
-                part = (
-                    shaped.filter(pa.array([s == name for s in splits])) if len(set(splits)) > 1 else shaped
-                )
-                writers.setdefault(name, _SplitWriter(tmp / "data", name, self.config.rows_per_shard)).add(
-                    part, meta
-                )
-        assert meta is not None and empty is not None, "a run always has at least one shard"
-        if not writers:
-            writers["train"] = _SplitWriter(tmp / "data", "train", self.config.rows_per_shard)
-        files = {
-            name: w.close(meta, empty)
-            for name, w in sorted(writers.items(), key=lambda kv: (kv[0] != "train", kv[0]))
-        }
-        summary = pa.concat_tables(stats)
-        images = score_histograms(summary, tmp / "images", SCORES)
-        atomic_write_bytes(tmp / "README.md", self.card(summary, files, images).encode())
+        work.mkdir(parents=True)
+        counts = tasks.map(
+            _export_shard, [(self, job, i, work) for i in range(job.n_shards)], name="shards", memory_gb=1.0
+        )
+        layout = _layout(counts, self.config.rows_per_shard, work, tmp / "data")
+        files = [(pieces, path) for split in layout.values() for path, pieces in split]
+        tasks.map(_write_file, files, name="files", memory_gb=1.0)
+        names = {split: [path.name for path, _ in fs] for split, fs in layout.items()}
+        tasks.map(_write_card, [(self, job.n_shards, names, work, tmp)], name="card", memory_gb=1.0)
         if self.out_dir.exists():
             shutil.rmtree(self.out_dir)
         tmp.rename(self.out_dir)
-        return pa.table({"id": pa.concat_arrays([c.combine_chunks() for c in ids])})
+        shutil.rmtree(work, ignore_errors=True)
 
-    def _shape(self, table: pa.Table) -> pa.Table:
+    def shape(self, table: pa.Table) -> pa.Table:
+        """Exported rows' columns: id, the export columns present, chat columns."""
         cols = ["id"] + [c for c in EXPORT_COLUMNS if c in table.column_names]
         if not self.config.include_screenshots and "screenshot" in cols:
             cols.remove("screenshot")
@@ -233,7 +245,7 @@ class Export(Stage):
         return out
 
     @staticmethod
-    def _stats(table: pa.Table, keep: pa.Array) -> pa.Table:
+    def stats(table: pa.Table, keep: pa.Array) -> pa.Table:
         """The light columns the card summarises (no code, no images), with ``exported`` marking kept rows."""
         cols = [
             c

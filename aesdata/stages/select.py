@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shutil
 from pathlib import Path
 from typing import Any, Literal
 
@@ -40,14 +41,17 @@ from pydantic import Field, field_validator
 
 from aesdata.configfile import find
 from aesdata.errors import AesdataError
-from aesdata.rundir import atomic_write_json
+from aesdata.rundir import RunDir, atomic_write_json
 from aesdata.schema import SAMPLE_SCHEMA
-from aesdata.stage import ShardReader, Stage, StageConfig, register
+from aesdata.stage import GlobalJob, ShardReader, Stage, StageConfig, Tasks, register
 
 _OWN = ("selected", "drop_reason", "is_representative", "split")
 #: columns too heavy to load for selection (a predicate over them is an error that says so)
 _HEAVY = ("screenshot", "screenshot_viewport")
 _SCORE_DEFAULTS = ("reward", "static_score", "vlm_score", "exec_score")
+_OUT = "id, selected, drop_reason, is_representative, split"
+#: DuckDB's memory limit in the selection task (it spills to disk beyond)
+_MEMORY_GB = 1.0
 _NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
 
 
@@ -247,39 +251,47 @@ class Select(Stage):
         return {r.name: hashlib.sha256(r.sql.encode()).hexdigest()[:16] for r in self.rules()}
 
     def run_global(self, shards: ShardReader) -> pa.Table:
-        rules = self.rules()
-        table = shards.read_all()
+        """Select over in-memory shards (``requires`` + uses + id); return id + outputs for every row."""
+        tables = [
+            t.append_column("_shard", pa.array([k] * t.num_rows, pa.int64())) for k, t in enumerate(shards)
+        ]
         con = duckdb.connect()
         try:
-            con.register("samples", table)
-            for rule in rules:
-                _check_rule(con, rule, table.column_names)
-            score = self.config.score or next((c for c in _SCORE_DEFAULTS if c in table.column_names), "0")
-            _check_expr(con, score, "score", table.column_names)
-            con.execute(self._decide_sql(rules, score, table.column_names))
-            dedup = self.config.dedup == "representative" and "cluster_id" in table.column_names
-            extra = (["duplicate"] if dedup else []) + (["best_of_n"] if self.config.best_of_n else [])
-            if self.config.splits:
-                pairs = con.execute(
-                    "SELECT instruction_id, cluster_id FROM decided WHERE selected"
-                ).fetchall()
-                mapping = assign_splits([(str(i), c) for i, c in pairs], self.config.seed, self.config.splits)
-                con.register(
-                    "split_map", pa.table({"instruction_id": list(mapping), "s": list(mapping.values())})
-                )
-                con.execute(
-                    "UPDATE decided SET split = (SELECT s FROM split_map m WHERE m.instruction_id = decided.instruction_id::VARCHAR) WHERE selected"
-                )
-            funnel = _funnel(con, rules, extra)
-            funnel["rule_sql"] = [r.as_dict() for r in rules]
-            funnel["score"] = score
-            self.context.stage_dir.mkdir(parents=True, exist_ok=True)
-            atomic_write_json(self.context.stage_dir / "funnel.json", funnel)
-            return con.sql(
-                "SELECT id, selected, drop_reason, is_representative, split FROM decided"
-            ).to_arrow_table()
+            con.register("samples", pa.concat_tables(tables))
+            self._decide(con, [c for c in tables[0].column_names if c != "_shard"])
+            return con.sql(f"SELECT {_OUT} FROM decided").to_arrow_table()
         finally:
             con.close()
+
+    def run_tasks(self, job: GlobalJob, tasks: Tasks) -> None:
+        """Select in one task: DuckDB over the input shards' Parquet files with a memory limit (spilling to
+        the step's ``work/`` folder), each output shard written from there."""
+        tasks.map(_select_task, [(self, job)], name="select", memory_gb=_MEMORY_GB + 0.5)
+
+    def _decide(self, con: duckdb.DuckDBPyConnection, columns: list[str]) -> None:
+        """Create table ``decided`` from view ``samples`` (with ``_shard``) and write the funnel."""
+        rules = self.rules()
+        for rule in rules:
+            _check_rule(con, rule, columns)
+        score = self.config.score or next((c for c in _SCORE_DEFAULTS if c in columns), "0")
+        _check_expr(con, score, "score", columns)
+        con.execute(self._decide_sql(rules, score, columns))
+        dedup = self.config.dedup == "representative" and "cluster_id" in columns
+        extra = (["duplicate"] if dedup else []) + (["best_of_n"] if self.config.best_of_n else [])
+        if self.config.splits:
+            pairs = con.execute("SELECT instruction_id, cluster_id FROM decided WHERE selected").fetchall()
+            mapping = assign_splits([(str(i), c) for i, c in pairs], self.config.seed, self.config.splits)
+            con.register(
+                "split_map", pa.table({"instruction_id": list(mapping), "s": list(mapping.values())})
+            )
+            con.execute(
+                "UPDATE decided SET split = (SELECT s FROM split_map m WHERE m.instruction_id = decided.instruction_id::VARCHAR) WHERE selected"
+            )
+        funnel = _funnel(con, rules, extra)
+        funnel["rule_sql"] = [r.as_dict() for r in rules]
+        funnel["score"] = score
+        self.context.stage_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(self.context.stage_dir / "funnel.json", funnel)
 
     def _decide_sql(self, rules: list[Rule], score: str, columns: list[str]) -> str:
         """SQL creating table ``decided``: id, kind, category, instruction_id, cluster_id and the decision."""
@@ -293,7 +305,7 @@ class Select(Stage):
         return f"""
         CREATE TABLE decided AS
         WITH filtered AS (
-            SELECT id, kind, {category} AS category, {instr} AS instruction_id, {cluster} AS cluster_id,
+            SELECT id, _shard, kind, {category} AS category, {instr} AS instruction_id, {cluster} AS cluster_id,
                    {reason} AS filter_drop, ({score})::DOUBLE AS _score
             FROM samples
         ), ranked AS (
@@ -312,7 +324,7 @@ class Select(Stage):
             SELECT *, coalesce(pre_drop, CASE WHEN {n or 0} > 0 AND instr_rank > {n or 0} THEN 'best_of_n' END) AS drop_reason
             FROM best
         )
-        SELECT id, kind, category, instruction_id, cluster_id, drop_reason, drop_reason IS NULL AS selected,
+        SELECT id, _shard, kind, category, instruction_id, cluster_id, drop_reason, drop_reason IS NULL AS selected,
                CASE WHEN {dedup} THEN filter_drop IS NULL AND cluster_rank = 1 END AS is_representative,
                CASE WHEN drop_reason IS NULL THEN 'train' END AS split
         FROM decided
@@ -324,6 +336,48 @@ class Select(Stage):
             return {"funnel": json.loads((self.context.stage_dir / "funnel.json").read_text())}
         except (OSError, ValueError):
             return None
+
+
+def _samples_sql(job: GlobalJob) -> str:
+    """A SELECT over the input shards' Parquet files: the step's input columns joined on id, plus ``_shard``."""
+    rundir = RunDir(job.run_dir)
+    base = job.sources["id"]
+    by_step: dict[str, list[str]] = {}
+    for c in job.columns:
+        if c != "id":
+            by_step.setdefault(job.sources[c], []).append(c)
+
+    def files(step: str) -> str:
+        paths = [str(rundir.step(step).shard_path(i)).replace("'", "''") for i in range(job.n_shards)]
+        return "[" + ", ".join(f"'{p}'" for p in paths) + "]"
+
+    steps = [base, *(s for s in by_step if s != base)]
+    cols = ["s0.id", "regexp_extract(s0.filename, 'shard-([0-9]+)[.]parquet$', 1)::BIGINT AS _shard"]
+    cols += [f's{k}."{c}"' for k, s in enumerate(steps) for c in by_step.get(s, [])]
+    sql = f"SELECT {', '.join(cols)} FROM read_parquet({files(base)}, filename = true) s0"
+    for k, s in enumerate(steps[1:], 1):
+        sql += f" LEFT JOIN read_parquet({files(s)}) s{k} USING (id)"
+    return sql
+
+
+def _select_task(stage: Select, job: GlobalJob) -> dict[str, int]:
+    """Task: decide every row with DuckDB (memory limited) over the input Parquet files; write the shards."""
+    job.work_dir.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(
+        config={"memory_limit": f"{int(_MEMORY_GB * 1024)}MB", "temp_directory": str(job.work_dir / "duckdb")}
+    )
+    rows = 0
+    try:
+        con.execute(f"CREATE VIEW samples AS {_samples_sql(job)}")
+        stage._decide(con, list(job.columns))
+        for i in range(job.n_shards):
+            rows += job.write(
+                stage, i, con.sql(f"SELECT {_OUT} FROM decided WHERE _shard = {int(i)}").to_arrow_table()
+            )["rows"]
+    finally:
+        con.close()
+    shutil.rmtree(job.work_dir, ignore_errors=True)
+    return {"rows": rows}
 
 
 def _check_rule(con: duckdb.DuckDBPyConnection, rule: Rule, columns: list[str]) -> None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import sys
 import tempfile
@@ -36,7 +37,8 @@ from typing import Any
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import async_playwright
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_render import cpu_times_s, pages, rounds_of  # noqa: E402
@@ -57,68 +59,88 @@ from aesdata.render.browser_pool import (  # noqa: E402
 from aesdata.render.html import capture, render_html  # noqa: E402
 from aesdata.render.network import SAMPLE_URL, NetworkGuard  # noqa: E402
 
+#: one page: its HTML and, for a multi-file real page, its own folder (served at the page's origin)
+Page = tuple[str, Path | None]
 
-def _rows(htmls: list[str], renders: list[dict[str, Any]]) -> list[dict[str, Any]]:
+
+def _rows(items: list[Page], renders: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [
-        {"kind": "html", "code": h, "instruction": "a web page", "plot_figures": None, **r}
-        for h, r in zip(htmls, renders, strict=True)
+        {
+            "kind": "html",
+            "code": h,
+            "instruction": "a web page",
+            "plot_figures": None,
+            "meta_json": json.dumps({"files_root": str(root)}) if root else None,
+            **r,
+        }
+        for (h, root), r in zip(items, renders, strict=True)
     ]
 
 
-async def two_visits(pool: BrowserPool, htmls: list[str]) -> tuple[list[dict[str, Any]], float]:
+def real_pages(n: int) -> list[Page]:
+    """The first ``n`` pages of the real-page corpus (``corpus/realpages``, materialised by its
+    ``fetch.py``), each with its own folder."""
+    corpus = ROOT / "corpus/realpages/pages"
+    if not (corpus / "corpus.jsonl").is_file():
+        sys.exit(f"{corpus}/corpus.jsonl is missing: run `python corpus/realpages/fetch.py` first.")
+    rows = [json.loads(line) for line in (corpus / "corpus.jsonl").read_text().splitlines() if line.strip()]
+    return [((corpus / r["code_file"]).read_text(), corpus / r["files_root"]) for r in rows[:n]]
+
+
+async def two_visits(pool: BrowserPool, items: list[Page]) -> tuple[list[dict[str, Any]], float]:
     """Render in the pool, then judge by reopening each page; returns (verdicts, judge-step seconds)."""
-    renders = await asyncio.gather(*(render_html(pool, h) for h in htmls))
+    renders = await asyncio.gather(*(render_html(pool, h, root) for h, root in items))
     t0 = time.perf_counter()
     async with Judges(JudgeConfig(), pool=pool) as judges:
-        out = await judges.judge_rendered(_rows(htmls, list(renders)))
+        out = await judges.judge_rendered(_rows(items, list(renders)))
     return out, time.perf_counter() - t0
 
 
 async def one_visit(
-    pool: BrowserPool, htmls: list[str], cache: RequestCache | None = None
+    pool: BrowserPool, items: list[Page], cache: RequestCache | None = None
 ) -> tuple[list[dict[str, Any]], float]:
     """Render and capture in one visit, then judge from the captures (no browser; verdicts stored in
     ``cache``); returns (rows, judge-step seconds)."""
     config = CaptureConfig()
-    renders = await asyncio.gather(*(render_captured(pool, h, config) for h in htmls))
-    rows = _rows(htmls, list(renders))
+    renders = await asyncio.gather(*(render_captured(pool, h, config, root) for h, root in items))
+    rows = _rows(items, list(renders))
     t0 = time.perf_counter()
     async with Judges(JudgeConfig(), cache=cache) as judges:
         verdicts = await judges.judge_rendered(rows)
     return [{**r, **v} for r, v in zip(rows, verdicts, strict=True)], time.perf_counter() - t0
 
 
-async def papers(pw: Any, htmls: list[str], store: AssetStore, config: RenderConfig) -> int:
+async def papers(pw: Any, items: list[Page], store: AssetStore, config: RenderConfig) -> int:
     """A new browser per page for the screenshot, then a separate browser session for the agent; returns
     the pages judged."""
     info = find_browser()
     capture_config = CaptureConfig()
 
-    async def session_for(html: str) -> tuple[Any, PageSession]:
+    async def session_for(html: str, root: Path | None) -> tuple[Any, PageSession]:
         browser = await pw.chromium.launch(executable_path=info.path, args=list(LAUNCH_ARGS))
         page = await browser.new_page(
             viewport={"width": config.viewport_width, "height": config.viewport_height}
         )
         session = PageSession(page=page, context=page.context, browser_version=info.version)
         await page_treatment(page, html)  # the pool's page treatment (clock, page_init.js)
-        await page.route("**/*", NetworkGuard(html, store, session).handle)
+        await page.route("**/*", NetworkGuard(html, store, session, root).handle)
         await page.goto(SAMPLE_URL, wait_until="domcontentloaded", timeout=30000)
         with contextlib.suppress(PlaywrightError):
             await page.wait_for_load_state("networkidle", timeout=3000)
         return browser, session
 
     rows = []
-    for html in htmls:
-        browser, session = await session_for(html)
+    for html, root in items:
+        browser, session = await session_for(html, root)
         row = await capture(session, config)
         await browser.close()
         if row["render_status"] in ("ok", "js_error"):
-            browser, session = await session_for(html)
+            browser, session = await session_for(html, root)
             row.update(await capture_live(session, html, capture_config))
             await browser.close()
         rows.append(row)
     async with Judges(JudgeConfig()) as judges:
-        await judges.judge_rendered(_rows(htmls, rows))
+        await judges.judge_rendered(_rows(items, rows))
     return len(rows)
 
 
@@ -178,11 +200,19 @@ async def main() -> None:
     ap.add_argument("--n", type=int, default=40, help="pages for the pool paths")
     ap.add_argument("--papers-n", type=int, default=12, help="pages for the papers' path (slow)")
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument(
+        "--pages",
+        choices=("corpus", "realpages"),
+        default="corpus",
+        help="demo corpus variants, or the real-page corpus of issue 16 (corpus/realpages; at most its 82)",
+    )
     args = ap.parse_args()
     fill_store(log=lambda _: None)
     store = AssetStore()
     config = RenderConfig()
-    htmls = pages(args.n, "corpus")
+    htmls: list[Page] = (
+        real_pages(args.n) if args.pages == "realpages" else [(h, None) for h in pages(args.n)]
+    )
     step = max(1, len(htmls) // args.papers_n)
     papers_pages = htmls[::step][: args.papers_n]
     meters = {"two visits": Meter(), "one visit": Meter(), "papers": Meter()}

@@ -25,6 +25,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import TypeVar
 
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Playwright, async_playwright
@@ -144,12 +145,15 @@ def speed_probe() -> float:
     return time.perf_counter() - t0
 
 
-def rounds_of(items: list[str], k: int) -> list[list[str]]:
+T = TypeVar("T")
+
+
+def rounds_of(items: list[T], k: int) -> list[list[T]]:
     """``items`` dealt into ``k`` rounds, consecutive pairs together (round ``i`` gets pairs ``i``,
     ``i + k``, ...), so every round has the same mix of pages, and in the mixed set as many corpus as
     generated pages."""
     pairs = [items[j : j + 2] for j in range(0, len(items), 2)]
-    return [[html for pair in pairs[i::k] for html in pair] for i in range(k)]
+    return [[item for pair in pairs[i::k] for item in pair] for i in range(k)]
 
 
 async def bench_set(kind: str, args: argparse.Namespace, store: AssetStore) -> None:

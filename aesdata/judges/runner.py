@@ -28,7 +28,9 @@ import asyncio
 import contextlib
 import functools
 import json
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
@@ -48,6 +50,7 @@ from aesdata.judges.capture import (
 from aesdata.judges.reward import RewardConfig, combine
 from aesdata.judges.rubrics import get_rubric
 from aesdata.llm import LLMConfig, make_backend
+from aesdata.resources import machine_cpus
 from aesdata.schema import COLUMN_GROUPS
 
 JUDGE_COLUMNS: tuple[str, ...] = tuple(COLUMN_GROUPS["judges"])  # what the judge stage writes
@@ -132,6 +135,8 @@ class Judges:
         self._plots_lock = asyncio.Lock()
         self._pool_lock = asyncio.Lock()
         self._started = False
+        self._threads: ThreadPoolExecutor | None = None
+        self._timings_lock = threading.Lock()
         self.timings: dict[str, float] = {}
 
     # -- lifecycle --------------------------------------------------------------------------------
@@ -174,6 +179,9 @@ class Judges:
     async def close(self) -> None:
         """Release the pool (when owned), plot workers and the VLM client."""
         await self._stack.aclose()
+        if self._threads is not None:
+            self._threads.shutdown()
+            self._threads = None
         if self._plots is not None:
             with contextlib.suppress(Exception):
                 await _maybe_await(self._plots.close())
@@ -207,7 +215,17 @@ class Judges:
         return out
 
     def _tick(self, name: str, t0: float) -> None:
-        self.timings[name] = self.timings.get(name, 0.0) + (time.perf_counter() - t0) * 1000
+        with self._timings_lock:  # verdicts are computed on several threads
+            self.timings[name] = self.timings.get(name, 0.0) + (time.perf_counter() - t0) * 1000
+
+    async def _verdict_async(self, row: dict[str, Any]) -> dict[str, Any]:
+        """:meth:`_verdict` of ``row`` (reopened results popped from ``_reopened``) on one of a thread per
+        CPU this worker has: the design judge's pixel measures are numpy and PIL work outside the GIL, so
+        the cores share a batch of captured rows."""
+        if self._threads is None:
+            self._threads = ThreadPoolExecutor(machine_cpus(), thread_name_prefix="aesdata-verdict")
+        inputs = self._judge_inputs(row, row.pop("_reopened", None))
+        return await asyncio.get_running_loop().run_in_executor(self._threads, self._verdict, row, *inputs)
 
     # -- pieces -----------------------------------------------------------------------------------
     def capture_config(self) -> CaptureConfig:
@@ -429,7 +447,7 @@ class Judges:
                 row = {**row, **reopened}
             elif kind == "html" and not captured and self.config.lint and row.get("code"):
                 row = {**row, **await self._lint_only(row["code"])}
-            return self._verdict(row, *self._judge_inputs(row, row.pop("_reopened", None)))
+            return await self._verdict_async(row)
 
         wall: dict[int, bool] = {}  # rows whose reopening hit a wall-clock guard
         outs = list(await asyncio.gather(*(one(r) for r in rows)))
@@ -444,13 +462,13 @@ class Judges:
     async def _reopen(self, row: dict[str, Any], captured: bool) -> dict[str, Any]:
         """Open a rendered page again: capture it when the render step did not, and run the VLM agent.
         ``_wall`` in the result: the reopening hit a wall-clock guard (the caller retries it alone)."""
-        from aesdata.render.html import settle
+        from aesdata.render.html import files_root_of, settle
 
         code, instruction = row.get("code") or "", row.get("instruction") or ""
         pool = await self.browser_pool()
         out: dict[str, Any] = {}
         try:
-            async with pool.open(code) as session:
+            async with pool.open(code, files_root_of(row.get("meta_json"))) as session:
                 if session.load_error is not None:
                     return {
                         "_reopened": {"errors": [f"reopening the page failed: {session.load_error}"]},
@@ -519,7 +537,7 @@ class Judges:
                 rows[k] = {**row, **confirm_timeout(await one(items[k], last_try=True), row)}
         for k, rendered in zip(plots, plot_rows or [], strict=True):
             rows[k].update(rendered)
-        outs = [self._verdict(r, *self._judge_inputs(r, r.pop("_reopened", None))) for r in rows]
+        outs = list(await asyncio.gather(*(self._verdict_async(r) for r in rows)))
         await self._grade_vlm(rows, outs)
         for i, (row, out) in enumerate(zip(rows, outs, strict=True)):
             self._reward(row, out, format_ok[i] if format_ok else None)

@@ -343,6 +343,18 @@ def _assets_with_console_sri(session: PageSession) -> list[dict[str, Any]]:
     return in_order(assets)
 
 
+def files_root_of(meta_json: str | None) -> Path | None:
+    """A row's own folder (``files_root`` in its ``meta_json``, set by ``read_corpus`` for multi-file
+    pages) when it exists, else None: what the page is served from, on its render and any reopening."""
+    if not meta_json:
+        return None
+    try:
+        root = json.loads(meta_json).get("files_root")
+    except (ValueError, AttributeError):
+        return None
+    return Path(root) if isinstance(root, str) and Path(root).is_dir() else None
+
+
 async def render_html(
     pool: BrowserPool,
     html: str,

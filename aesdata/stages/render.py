@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
 from pathlib import Path
@@ -41,7 +40,7 @@ from aesdata.render.asset_lock import lock_hash, missing_packages
 from aesdata.render.assets import AssetPolicy, AssetStore, store_dir
 from aesdata.render.browser_pool import BrowserPool, RenderConfig
 from aesdata.render.cdn_urls import urls_in_html
-from aesdata.render.html import render_many
+from aesdata.render.html import files_root_of, render_many
 from aesdata.render.npm_store import RunLock
 from aesdata.render.settings import BrowserSettings
 from aesdata.schema import COLUMN_GROUPS, sub_schema
@@ -185,7 +184,7 @@ class Render(Stage):
             if html_idx:
                 pool = await self._browser_pool()
                 await prefetch(self._asset_store(), [rows[i]["code"] for i in html_idx])
-                roots = [_files_root(rows[i].get("meta_json")) for i in html_idx]
+                roots = [files_root_of(rows[i].get("meta_json")) for i in html_idx]
                 capture = self.config.capture  # type: ignore[attr-defined]
                 results = await render_many(
                     pool,
@@ -254,17 +253,6 @@ async def prefetch(store: AssetStore, htmls: list[str], threads: int = 8) -> Non
     loop = asyncio.get_running_loop()
     with ThreadPoolExecutor(threads) as pool:
         await asyncio.gather(*(loop.run_in_executor(pool, store.lookup, u) for u in urls))
-
-
-def _files_root(meta_json: str | None) -> Path | None:
-    """The sample's own folder (``files_root`` in ``meta_json``), if any."""
-    if not meta_json:
-        return None
-    try:
-        root = json.loads(meta_json).get("files_root")
-    except (ValueError, AttributeError):
-        return None
-    return Path(root) if isinstance(root, str) and Path(root).is_dir() else None
 
 
 def _is_async(fn: Any) -> bool:

@@ -58,14 +58,18 @@ from aesdata.render.png import encode_with_top
 _LAYOUT_JS = Path(__file__).with_name("layout.js").read_text()
 #: One real rendering frame (observers and load callbacks are delivered), then web fonts (at most
 #: ``fontsMs`` of wall time); with ``scroll``, first once through the page, a real frame per viewport
-#: (scroll-reveal content). Uses the real timers: the page clock does not move meanwhile.
+#: (scroll-reveal content). Uses the real timers: the page clock does not move meanwhile. The scrolls
+#: are instant whatever the page's ``scroll-behavior`` (a smooth scroll moves on the wall clock: on
+#: a page with ``scroll-behavior: smooth`` each frame saw the page wherever the machine's speed had
+#: taken it, and the scroll events the page answered differed from render to render).
 _QUIET_JS = """async ({fontsMs, scroll, maxHeight}) => {
   const n = window.__aesdataNative || window;
   const frame = () => new Promise((r) => n.requestAnimationFrame(() => n.setTimeout(r, 0)));
   if (scroll) {
     const h = Math.min(document.documentElement.scrollHeight, maxHeight);
-    for (let y = innerHeight; y < h; y += innerHeight) { scrollTo(0, y); await frame(); }
-    scrollTo(0, 0);
+    const jump = (y) => scrollTo({ left: 0, top: y, behavior: "instant" });
+    for (let y = innerHeight; y < h; y += innerHeight) { jump(y); await frame(); }
+    jump(0);
   }
   await frame();
   if (fontsMs) await Promise.race([document.fonts.ready, new Promise((r) => n.setTimeout(r, fontsMs))]);

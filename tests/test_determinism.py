@@ -303,6 +303,35 @@ def test_the_scroll_through_the_page_is_instant_on_a_smooth_scrolling_page(lp: L
         assert elements["top"]["cls"] == "", elements["top"]
 
 
+def test_media_playback_is_held(lp: LoopPool) -> None:
+    """A sound plays on the wall clock: its ``ended`` handler (a piano key restyled back) ran before,
+    during or after the agent's observation. Playback is held: play() resolves and the element reports
+    playing, in page time, and it never ends."""
+    import wave
+
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(8000)
+        w.writeframes(b"\0\0" * 800)  # 0.1 s of silence
+    wav = "data:audio/wav;base64," + base64.b64encode(buf.getvalue()).decode()
+    html = f"""<!DOCTYPE html><html><body><h1>Key</h1><p id="out">idle</p><script>
+      const a = new Audio("{wav}"), out = document.getElementById("out");
+      a.addEventListener("playing", () => {{ out.textContent += " playing"; }});
+      a.addEventListener("ended", () => {{ out.textContent += " ended"; }});
+      </script><button onclick="a.currentTime = 0; a.play().then(() => {{ out.textContent = 'played'; }})">Key</button>
+      </body></html>"""
+
+    async def run() -> list:
+        async with lp.pool.open(html) as s:
+            await s.page.click("button")
+            await interactive.page_wait(s.page, 200)
+            await asyncio.sleep(0.6)  # wall time: a real clip of 0.1 s would have ended
+            await interactive.page_wait(s.page, 100)
+            return await s.page.evaluate("[out.textContent, a.paused, a.ended]")
+
+    assert lp.run(run()) == ["played playing", False, False]
+
+
 def test_a_wall_clock_guard_is_retried_alone_before_it_is_final(lp: LoopPool) -> None:
     t0 = time.monotonic()
     alone = lp.run(render_html(lp.pool, LATE_LOOP_PAGE))

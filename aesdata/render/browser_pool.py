@@ -27,7 +27,8 @@ in-page waits use the real timers kept as ``window.__aesdataNative`` before the 
 CSS animations and transitions run on the compositor's wall clock and are stopped before any
 screenshot (``html._NO_MOTION_CSS``); animated images show their first frame (a launch flag,
 ``aesdata.browser.LAUNCH_ARGS``); what Chromium delivers in real frames (scroll events, observers) is
-let in by :meth:`PageSession.quiet` between steps of page time; video and Web Workers are not controlled.
+let in by :meth:`PageSession.quiet` between steps of page time; media playback is held (``page_init.js``);
+autoplay by the attribute alone and Web Workers are not controlled.
 
 Network: every request goes through one route handler, the seal of :mod:`aesdata.render.network`
 (the document, the sample's own files and the asset store's answers are served; everything else is

@@ -18,12 +18,14 @@ import multiprocessing
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from aesdata.judges import capture, interactive
 from aesdata.judges.runner import JudgeConfig, Judges
 from aesdata.query import run_sql
+from aesdata.render.assets import AssetPolicy, AssetStore
 from aesdata.render.browser_pool import BrowserPool, PageSession, RenderConfig
 from aesdata.render.html import render_html, render_many
 from aesdata.render.network import SAMPLE_URL
@@ -330,6 +332,34 @@ def test_media_playback_is_held(lp: LoopPool) -> None:
             return await s.page.evaluate("[out.textContent, a.paused, a.ended]")
 
     assert lp.run(run()) == ["played playing", False, False]
+
+
+def test_what_the_full_page_screenshot_requests_is_recorded(tmp_path: Path) -> None:
+    """A full-page screenshot lays the page out at its full height, which can request a web font that
+    nothing requested before (a real page's icon font, for an icon hidden at desktop widths). Its
+    answer (a store lookup in a thread: slow on a busy machine, slower here) lands and is recorded
+    before the render's records are read: the font was in render_assets on one build, not the other."""
+
+    class SlowStore(AssetStore):
+        def lookup(self, url: str) -> Any:
+            if url.endswith(".woff2"):
+                time.sleep(0.4)
+            return super().lookup(url)
+
+    html = """<!DOCTYPE html><html><head><style>
+      @font-face { font-family: Icons; src: url("https://cdnjs.cloudflare.com/ajax/libs/font-awesome/6.4.2/webfonts/fa-solid-900.woff2"); }
+      #icon { display: none; font-family: Icons; }
+      @media (max-width: 600px) { #icon { display: inline; } }
+      </style></head><body><h1>Icons</h1><i id="icon">menu</i>
+      <div style="height:2500px;background:linear-gradient(#2563eb, #f97316)"></div></body></html>"""
+    pool = LoopPool(FAST, store=SlowStore(tmp_path, policy=AssetPolicy(network="offline")))
+    try:
+        row = pool.run(render_html(pool.pool, html))
+    finally:
+        pool.close()
+    assert row["render_status"] == "ok", row["render_error"]
+    (font,) = [a for a in row["render_assets"] if a["url"].endswith("fa-solid-900.woff2")]
+    assert font["answered_by"] == "blocked" and "offline" in font["note"]
 
 
 def test_a_wall_clock_guard_is_retried_alone_before_it_is_final(lp: LoopPool) -> None:

@@ -173,15 +173,18 @@ class PageSession:
         self.page_ms += ms
 
     async def quiet(self, timeout_s: float) -> None:
-        """Let what the page started land while its clock stands still: its requests in flight (at most
-        ``_QUIET_REQUESTS_S`` of wall time), then one real rendering frame, which delivers what
-        browsers deliver per frame (scroll events after a jump, observers' callbacks). Without it
-        such callbacks ran whenever the machine got to them: before or after an observation.
+        """Let what the page started land while its clock stands still: its requests in flight, then one
+        real rendering frame, which delivers what browsers deliver per frame (scroll events after a
+        jump, observers' callbacks), then the requests that frame started (requests: at most
+        ``_QUIET_REQUESTS_S`` of wall time in all). Without it such callbacks ran, and such requests
+        were answered and recorded, whenever the machine got to them: before or after an observation.
         ``asyncio.TimeoutError`` past ``timeout_s`` of wall time."""
         deadline = time.perf_counter() + min(timeout_s, _QUIET_REQUESTS_S)
         while self.inflight and time.perf_counter() < deadline:
             await asyncio.sleep(0.005)
         await asyncio.wait_for(self.page.evaluate(_FRAME_JS), max(0.1, timeout_s))
+        while self.inflight and time.perf_counter() < deadline:
+            await asyncio.sleep(0.005)
 
     def record(self, target: list[dict[str, Any]], item: dict[str, Any]) -> None:
         """Append ``item`` to ``target`` (one of the record lists above), at most ``_MAX_RECORDS``."""

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import io
 import json
 import time
@@ -247,6 +248,11 @@ async def capture(session: PageSession, config: RenderConfig, *, last_try: bool 
         )
         meta["cut_at_max_height"] = doc_h > config.max_height
         t["screenshot_ms"] = elapsed_ms(t2)
+        # what the capture itself requested is answered and recorded before the records are read: a
+        # full-page screenshot lays the page out at its full height, which can request a web font (a real
+        # page's icon font was in render_assets on one build and not on the other)
+        with contextlib.suppress(asyncio.TimeoutError, PlaywrightError):
+            await session.quiet(config.screenshot_timeout_s)
     except (asyncio.TimeoutError, PlaywrightError) as e:
         kind = "crash" if session.crashed else ("wall_timeout" if _is_timeout(e) else "error")
         return _finish(session, config, kind, f"{kind}: capture failed: {one_line(e)}", out, meta)

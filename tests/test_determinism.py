@@ -362,6 +362,24 @@ def test_what_the_full_page_screenshot_requests_is_recorded(tmp_path: Path) -> N
     assert font["answered_by"] == "blocked" and "offline" in font["note"]
 
 
+def test_a_refused_file_asked_for_twice_is_listed_once(lp: LoopPool) -> None:
+    """Chromium shares one request between two elements asking for a file while it is in flight and
+    requests it again once it has failed, so how often a refused file was requested depended on when
+    the refusal landed (a stylesheet both linked and @import-ed: once on one build, twice on the other).
+    Here the second element comes 300 ms of page time after the first refusal: still listed once."""
+    url = "https://fonts.example.com/css?family=Display"
+    html = f"""<!DOCTYPE html><html><head><link rel="stylesheet" href="{url}"></head><body><h1>Twice</h1>
+      <p>Some text so that the page is not blank.</p><script>setTimeout(() => {{
+        const l = document.createElement("link"); l.rel = "stylesheet"; l.href = "{url}";
+        document.head.appendChild(l); }}, 300);</script></body></html>"""
+    row = lp.run(render_html(lp.pool, html))
+    assert row["render_status"] == "ok", row["render_error"]
+    assert [a["url"] for a in row["render_assets"]] == [url]
+    assert [b["url"] for b in json.loads(row["blocked_requests_json"])] == [url]
+    messages = [c for c in json.loads(row["console_errors_json"]) if c["blocked_resource"]]
+    assert len(messages) == 1, messages
+
+
 def test_a_wall_clock_guard_is_retried_alone_before_it_is_final(lp: LoopPool) -> None:
     t0 = time.monotonic()
     alone = lp.run(render_html(lp.pool, LATE_LOOP_PAGE))

@@ -328,16 +328,21 @@ def _finish(
 
 
 def in_order(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``records`` sorted by their content. Request handlers record a request when its answer is ready
-    (after a store lookup in a thread), so the order they were appended in is the machine's, not the
-    page's: two renders of the same page listed the same assets in different orders."""
-    return sorted(records, key=lambda r: json.dumps(r, sort_keys=True, default=str))
+    """``records`` sorted by their content, each distinct record once. Request handlers record a request
+    when its answer is ready (after a store lookup in a thread), so the order they were appended in is
+    the machine's, not the page's: two renders of the same page listed the same assets in different
+    orders. And how many requests Chromium makes for one URL is the machine's too: a second element
+    asking for a file shares the first request while it is in flight, and requests it again once it
+    has failed (a stylesheet both linked and ``@import``-ed was listed, and its refusal counted by the
+    design judge, once on one build and twice on the other); a URL with the same answer is listed once."""
+    distinct = {json.dumps(r, sort_keys=True, default=str): r for r in records}
+    return [distinct[k] for k in sorted(distinct)]
 
 
 def console_in_order(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The page's console records in the order the page wrote them, then the refused requests' messages
-    (``blocked_resource``) in content order: Chromium logs those when the request handler answers,
-    which is the machine's order."""
+    (``blocked_resource``) in content order, each once (:func:`in_order`): Chromium logs those when the
+    request handler answers, which is the machine's order, once per request it made."""
     own = [r for r in records if not r.get("blocked_resource")]
     return own + in_order([r for r in records if r.get("blocked_resource")])
 

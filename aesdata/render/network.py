@@ -118,15 +118,15 @@ class NetworkGuard:
         url = request.url
         try:
             navigation = request.is_navigation_request()
-            reload = navigation and self.shown and request.frame.parent_frame is None
-            if url.split("#", 1)[0] == SAMPLE_URL and not reload:
+            own_document = url.split("#", 1)[0] == SAMPLE_URL
+            main = own_document and navigation and _in_main_frame(request)
+            if own_document and not (main and self.shown):
                 if self.document is None:
                     self.document = await asyncio.to_thread(self._seal_document)
                 await route.fulfill(
                     status=200, body=self.document, headers={"content-type": "text/html; charset=utf-8"}
                 )
-                if navigation and request.frame.parent_frame is None:
-                    self.shown = True
+                self.shown = self.shown or main
                 return
             kind = _KINDS.get(request.resource_type, "other")
             if url.startswith(SAMPLE_ORIGIN) and not navigation:
@@ -199,6 +199,15 @@ class NetworkGuard:
                 await route.abort("blockedbyclient")
         except PlaywrightError:
             pass  # the page or context went away while the request was in flight
+
+
+def _in_main_frame(request: Any) -> bool:
+    """Whether a navigation request is for a page's main frame (not an iframe). A popup's first
+    navigation has no frame yet (Playwright raises): not the sample page's main frame either."""
+    try:
+        return request.frame.parent_frame is None
+    except PlaywrightError:
+        return False
 
 
 _KINDS = {"script": "script", "stylesheet": "stylesheet", "font": "font", "image": "image", "media": "image"}

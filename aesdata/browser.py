@@ -65,6 +65,13 @@ LAUNCH_ARGS: tuple[str, ...] = (
     # button) anti-aliased its edge pixels +-1 differently from a whole-tile raster, and which of the two
     # ran depended on timing (bench_determinism --corpus realpages: 1 page in 4 renders differed)
     "--disable-partial-raster",
+    # animated images (GIF, APNG, WebP) show their first frame: their frames advance on the wall clock,
+    # not the page clock, so a screenshot caught whichever frame the machine's speed reached
+    # (bench_determinism --corpus realpages: a preloader GIF gave a different screenshot on 3 renders in 4).
+    # Chromium keeps the last --blink-settings only, so this one repeats the hover / pointer settings
+    # Playwright passes to headless browsers (without them ``(hover: hover)`` stops matching).
+    "--blink-settings=primaryHoverType=2,availableHoverTypes=2,primaryPointerType=4,availablePointerTypes=4,"
+    "imageAnimationPolicy=2",
 )
 
 #: The headless shell first: the same Blink and Skia without the browser UI, so a fresh context costs

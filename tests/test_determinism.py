@@ -9,21 +9,26 @@ bound on each path: the build (render + judge stages), ``aesdata score`` and the
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hashlib
+import io
 import json
 import multiprocessing
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from aesdata.judges import capture, interactive
 from aesdata.judges.runner import JudgeConfig, Judges
 from aesdata.query import run_sql
+from aesdata.render.assets import AssetPolicy, AssetStore
 from aesdata.render.browser_pool import BrowserPool, PageSession, RenderConfig
 from aesdata.render.html import render_html, render_many
+from aesdata.render.network import SAMPLE_URL
 from aesdata.train.rewards import RewardJudge, reward_functions
 from tests.frame_helpers import cli
 from tests.render_helpers import LoopPool
@@ -180,6 +185,199 @@ def test_a_timer_that_throws_is_the_page_s_error_and_the_render_still_settles(lp
     assert meta["settled"] and meta["page_ms"] == FAST.settle_ms
     text = next(e["text"] for e in json.loads(row["layout_json"])["elements"] if e["id"] == "p")
     assert text == "after 1748854800300"
+
+
+def _animated_gif() -> str:
+    """A looping GIF of four 100 ms frames (red, blue, green, yellow) as a data URL."""
+    from PIL import Image
+
+    colours = ((255, 0, 0), (0, 0, 255), (0, 255, 0), (255, 255, 0))
+    frames = [Image.new("RGB", (120, 120), c) for c in colours]
+    buf = io.BytesIO()
+    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    return "data:image/gif;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def test_an_animated_image_shows_its_first_frame(lp: LoopPool) -> None:
+    """GIF frames advance on the wall clock (a preloader GIF gave a different screenshot on 3 renders
+    in 4 of a real page): animated images show their first frame, as an <img> and as a CSS background."""
+    from PIL import Image
+
+    gif = _animated_gif()
+    html = f"""<!DOCTYPE html><html><body style="margin:0"><h1 style="margin:0;height:40px">GIF</h1>
+      <img src="{gif}" style="display:block"><div style="width:120px;height:120px;background:url({gif})"></div>
+      </body></html>"""
+    quiet = lp.run(render_html(lp.pool, html))
+    with cpu_hog(15):
+        busy = lp.run(render_html(lp.pool, html))
+    assert _digest(quiet) == _digest(busy)
+    with Image.open(io.BytesIO(quiet["screenshot"]["bytes"])) as shot:
+        rgb = shot.convert("RGB")
+        assert rgb.getpixel((60, 100)) == (255, 0, 0) and rgb.getpixel((60, 220)) == (255, 0, 0)
+    # the same launch flag carries Playwright's pointer settings: the page still sees a mouse
+    hover = """<style>#m { color: red; font-size: 40px } @media (hover: hover) and (pointer: fine) { #m { color: blue } }
+      </style><h1 id="m">Which pointer</h1><p>Some text so that the page is not blank.</p>"""
+    row = lp.run(render_html(lp.pool, hover))
+    (m,) = [e for e in json.loads(row["layout_json"])["elements"] if e["id"] == "m"]
+    assert m["color"] == "rgb(0, 0, 255)"
+
+
+def test_a_link_to_the_page_itself_is_a_refused_navigation(lp: LoopPool) -> None:
+    """A second document loaded while the agent observed (a link to index.html on a real page: 1.0 on one
+    build, 0.0 on the other): once shown, the sample document is not served to the main frame again;
+    a link to it, a reload and a form posted to it are refused navigations and the page stays."""
+    html = """<!DOCTYPE html><html><body><nav><a id="home" href="index.html">Home</a></nav>
+      <form method="post" action="index.html"><input name="q"><button id="send">Send</button></form>
+      <button id="again" onclick="location.reload()">Again</button><p>text</p></body></html>"""
+
+    async def run() -> tuple[list[dict], list[dict], int]:
+        async with lp.pool.open(html) as s:
+            await s.page.evaluate("window.__mark = 7")
+            for sel in ("#home", "#send", "#again"):
+                await s.page.click(sel)
+                await interactive.page_wait(s.page, 200)
+            mark = await s.page.evaluate("window.__mark")
+            result = await interactive.explore(s.page, max_actions=3, max_scored=3, blocked=s.blocked)
+            return result.trace, list(s.blocked), mark
+
+    trace, blocked, mark = lp.run(run())
+    assert mark == 7  # the same document throughout
+    navigations = [b for b in blocked if b["reason"] == "navigation" and b["url"] == SAMPLE_URL]
+    assert len(navigations) >= 4, blocked
+    assert {t["target"] for t in trace} == {'button "Again"', "form", 'a "Home"'}, trace
+    assert all(t["outcome"] == "navigated" for t in trace), trace
+
+
+def test_scroll_events_land_before_the_agent_observes(lp: LoopPool) -> None:
+    """Scroll events (and observers) are delivered in real frames, not by the page clock: a jump, then a
+    page-time wait, delivers them however busy the machine. The agent scrolls a far control into view
+    before its baseline, so the page's answer to that scroll is not counted as the page moving by itself
+    (a real page's header restyled on scroll: idle_mutations 6, 0 or 3 from build to build)."""
+    html = """<!DOCTYPE html><html><body style="margin:0"><header id="h" style="position:fixed;top:0">top</header>
+      <p id="seen">none</p><div style="height:4000px"></div>
+      <form onsubmit="event.preventDefault(); document.getElementById('out').textContent = 'sent ' + this.q.value">
+      <input name="q"><button>Send</button></form><p id="out"></p><script>
+      addEventListener("scroll", () => {
+        document.getElementById("h").className = scrollY > 50 ? "down" : "up";
+        document.getElementById("seen").textContent = "at " + scrollY;
+      });</script></body></html>"""
+
+    async def run() -> tuple[list[str], list[dict]]:
+        seen = []
+        async with lp.pool.open(html) as s:
+            for y in (500, 1000, 0):
+                await s.page.evaluate("(y) => scrollTo({top: y, behavior: 'instant'})", y)
+                await interactive.page_wait(s.page, 0)
+                seen.append(await s.page.evaluate("document.getElementById('seen').textContent"))
+            result = await interactive.explore(s.page, max_actions=1, max_scored=1, settle_ms=200)
+            return seen, result.trace
+
+    first = lp.run(run())
+    with cpu_hog(15):
+        second = lp.run(run())
+    assert first == second
+    seen, trace = first
+    assert seen == ["at 500", "at 1000", "at 0"]
+    assert trace[0]["target"] == "form" and trace[0]["idle_mutations"] == 0, trace
+    assert trace[0]["outcome"] == "changed" and trace[0]["content_changed"], trace
+
+
+def test_the_scroll_through_the_page_is_instant_on_a_smooth_scrolling_page(lp: LoopPool) -> None:
+    """The render's scroll through the page runs before the motion freeze; with ``scroll-behavior:
+    smooth`` it moved on the wall clock, so the scroll events a page answered (a back-to-top button shown
+    in the markup, hidden by the page's first scroll event) depended on the machine."""
+    html = """<!DOCTYPE html><html style="scroll-behavior: smooth"><body style="margin:0">
+      <h1>Smooth</h1><p id="seen">none</p><a id="top" class="shown" href="#">back to top</a>
+      <div style="height:3000px;background:linear-gradient(#2563eb, #f97316)"></div>
+      <script>const seen = [];
+      addEventListener("scroll", () => {
+        seen.push(scrollY);
+        document.getElementById("seen").textContent = seen.join(",");
+        document.getElementById("top").className = scrollY >= 50 ? "shown" : "";
+      });</script></body></html>"""
+    rows = [lp.run(render_html(lp.pool, html))]
+    with cpu_hog(15):
+        rows.append(lp.run(render_html(lp.pool, html)))
+    assert _digest(rows[0]) == _digest(rows[1])
+    for row in rows:
+        elements = {e["id"]: e for e in json.loads(row["layout_json"])["elements"] if e["id"]}
+        assert elements["seen"]["text"] == "960,1920,2172,0", elements["seen"]
+        assert elements["top"]["cls"] == "", elements["top"]
+
+
+def test_media_playback_is_held(lp: LoopPool) -> None:
+    """A sound plays on the wall clock: its ``ended`` handler (a piano key restyled back) ran before,
+    during or after the agent's observation. Playback is held: play() resolves and the element reports
+    playing, in page time, and it never ends."""
+    import wave
+
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(8000)
+        w.writeframes(b"\0\0" * 800)  # 0.1 s of silence
+    wav = "data:audio/wav;base64," + base64.b64encode(buf.getvalue()).decode()
+    html = f"""<!DOCTYPE html><html><body><h1>Key</h1><p id="out">idle</p><script>
+      const a = new Audio("{wav}"), out = document.getElementById("out");
+      a.addEventListener("playing", () => {{ out.textContent += " playing"; }});
+      a.addEventListener("ended", () => {{ out.textContent += " ended"; }});
+      </script><button onclick="a.currentTime = 0; a.play().then(() => {{ out.textContent = 'played'; }})">Key</button>
+      </body></html>"""
+
+    async def run() -> list:
+        async with lp.pool.open(html) as s:
+            await s.page.click("button")
+            await interactive.page_wait(s.page, 200)
+            await asyncio.sleep(0.6)  # wall time: a real clip of 0.1 s would have ended
+            await interactive.page_wait(s.page, 100)
+            return await s.page.evaluate("[out.textContent, a.paused, a.ended]")
+
+    assert lp.run(run()) == ["played playing", False, False]
+
+
+def test_what_the_full_page_screenshot_requests_is_recorded(tmp_path: Path) -> None:
+    """A full-page screenshot lays the page out at its full height, which can request a web font that
+    nothing requested before (a real page's icon font, for an icon hidden at desktop widths). Its
+    answer (a store lookup in a thread: slow on a busy machine, slower here) lands and is recorded
+    before the render's records are read: the font was in render_assets on one build, not the other."""
+
+    class SlowStore(AssetStore):
+        def lookup(self, url: str) -> Any:
+            if url.endswith(".woff2"):
+                time.sleep(0.4)
+            return super().lookup(url)
+
+    html = """<!DOCTYPE html><html><head><style>
+      @font-face { font-family: Icons; src: url("https://cdnjs.cloudflare.com/ajax/libs/font-awesome/6.4.2/webfonts/fa-solid-900.woff2"); }
+      #icon { display: none; font-family: Icons; }
+      @media (max-width: 600px) { #icon { display: inline; } }
+      </style></head><body><h1>Icons</h1><i id="icon">menu</i>
+      <div style="height:2500px;background:linear-gradient(#2563eb, #f97316)"></div></body></html>"""
+    pool = LoopPool(FAST, store=SlowStore(tmp_path, policy=AssetPolicy(network="offline")))
+    try:
+        row = pool.run(render_html(pool.pool, html))
+    finally:
+        pool.close()
+    assert row["render_status"] == "ok", row["render_error"]
+    (font,) = [a for a in row["render_assets"] if a["url"].endswith("fa-solid-900.woff2")]
+    assert font["answered_by"] == "blocked" and "offline" in font["note"]
+
+
+def test_a_refused_file_asked_for_twice_is_listed_once(lp: LoopPool) -> None:
+    """Chromium shares one request between two elements asking for a file while it is in flight and
+    requests it again once it has failed, so how often a refused file was requested depended on when
+    the refusal landed (a stylesheet both linked and @import-ed: once on one build, twice on the other).
+    Here the second element comes 300 ms of page time after the first refusal: still listed once."""
+    url = "https://fonts.example.com/css?family=Display"
+    html = f"""<!DOCTYPE html><html><head><link rel="stylesheet" href="{url}"></head><body><h1>Twice</h1>
+      <p>Some text so that the page is not blank.</p><script>setTimeout(() => {{
+        const l = document.createElement("link"); l.rel = "stylesheet"; l.href = "{url}";
+        document.head.appendChild(l); }}, 300);</script></body></html>"""
+    row = lp.run(render_html(lp.pool, html))
+    assert row["render_status"] == "ok", row["render_error"]
+    assert [a["url"] for a in row["render_assets"]] == [url]
+    assert [b["url"] for b in json.loads(row["blocked_requests_json"])] == [url]
+    messages = [c for c in json.loads(row["console_errors_json"]) if c["blocked_resource"]]
+    assert len(messages) == 1, messages
 
 
 def test_a_wall_clock_guard_is_retried_alone_before_it_is_final(lp: LoopPool) -> None:

@@ -23,8 +23,9 @@ pair 0/1. Both agents write the same trace: ``[{step, action, target, mark, outc
 mutations, pixel_change, url_changed, dialog, errors, ...}]``.
 
 Inputs: a Playwright async ``Page`` holding the loaded sample. Output: ``InteractiveResult``. Waits are in
-page time (``browser_pool.page_wait``): on a pool page the page clock advances, so what the agent observes
-does not depend on how busy the machine is.
+page time (``browser_pool.page_wait``): on a pool page the page clock advances in steps, and after the
+target is reached and after each step the page's requests land and one real frame runs (scroll events,
+observers), so what the agent observes does not depend on how busy the machine is.
 Written by hand (no library explores pages this way); the observation uses Playwright and PIL.
 """
 
@@ -330,6 +331,9 @@ async def observe_action(
             "el => { const a = document.activeElement; if (a && a !== el && a.blur) a.blur();"
             " if (el.focus) el.focus({preventScroll: true}); }"
         )
+        # the page's answer to reaching the target (scroll events after scrolling it into view, the
+        # pointer's move) lands before the baseline, not during it, however busy the machine
+        await page_wait(page, 0)
         box = await handle.bounding_box()
     except Exception as e:  # noqa: BLE001 - any Playwright failure means a user could not reach it either
         return {
@@ -360,7 +364,7 @@ async def observe_action(
     if (
         c["kind"] == "keys"
     ):  # arrows and space scroll the document by themselves: that is the browser, not the page
-        await page.evaluate("([x, y]) => scrollTo(x, y)", scroll0)
+        await page.evaluate("([x, y]) => scrollTo({left: x, top: y, behavior: 'instant'})", scroll0)
     promised = c["kind"] == "click" and bool(_PROMISES_CONTENT.search(c.get("text") or ""))
     seen = False  # the DOM or a dialog already shows the response: the pixels cannot change the verdict
     try:

@@ -25,7 +25,10 @@ stalls the protocol waits Playwright's actions and screenshots rely on, and head
 follow wall time; the page clock keeps Playwright's utility world on real timers.) aesdata's own
 in-page waits use the real timers kept as ``window.__aesdataNative`` before the clock is installed.
 CSS animations and transitions run on the compositor's wall clock and are stopped before any
-screenshot (``html._NO_MOTION_CSS``); video, animated images and Web Workers are not controlled.
+screenshot (``html._NO_MOTION_CSS``); animated images show their first frame (a launch flag,
+``aesdata.browser.LAUNCH_ARGS``); what Chromium delivers in real frames (scroll events, observers) is
+let in by :meth:`PageSession.quiet` between steps of page time; media playback is held (``page_init.js``);
+autoplay by the attribute alone and Web Workers are not controlled.
 
 Network: every request goes through one route handler, the seal of :mod:`aesdata.render.network`
 (the document, the sample's own files and the asset store's answers are served; everything else is
@@ -82,8 +85,16 @@ _NATIVE_JS = """Object.defineProperty(window, "__aesdataNative", { value: Object
   clearTimeout: window.clearTimeout.bind(window),
   requestAnimationFrame: window.requestAnimationFrame.bind(window),
 }) });"""
-#: Pages on the page clock, and the wall-clock guard of one advance of it (:func:`page_wait`).
-_CLOCKED: weakref.WeakKeyDictionary[Page, float] = weakref.WeakKeyDictionary()
+#: One real rendering frame, on the real timers: what the browser delivers in a frame (scroll and
+#: resize events, intersection and resize observers, rAF-aligned input) has run when it resolves.
+_FRAME_JS = """() => new Promise((resolve) => {
+  const n = window.__aesdataNative || window;
+  n.requestAnimationFrame(() => n.setTimeout(resolve, 0));
+})"""
+#: Requests in flight are waited on at most this long (wall clock) before a real frame (:meth:`PageSession.quiet`).
+_QUIET_REQUESTS_S = 2.0
+#: Pages on the page clock: their session and the wall-clock guard of one :func:`page_wait`.
+_CLOCKED: weakref.WeakKeyDictionary[Page, tuple[PageSession, float]] = weakref.WeakKeyDictionary()
 
 
 class RenderConfig(StageConfig):
@@ -160,6 +171,20 @@ class PageSession:
         ``asyncio.TimeoutError`` when the page does not come back within ``timeout_s`` of wall time."""
         await asyncio.wait_for(self.page.clock.run_for(ms), timeout_s)
         self.page_ms += ms
+
+    async def quiet(self, timeout_s: float) -> None:
+        """Let what the page started land while its clock stands still: its requests in flight, then one
+        real rendering frame, which delivers what browsers deliver per frame (scroll events after a
+        jump, observers' callbacks), then the requests that frame started (requests: at most
+        ``_QUIET_REQUESTS_S`` of wall time in all). Without it such callbacks ran, and such requests
+        were answered and recorded, whenever the machine got to them: before or after an observation.
+        ``asyncio.TimeoutError`` past ``timeout_s`` of wall time."""
+        deadline = time.perf_counter() + min(timeout_s, _QUIET_REQUESTS_S)
+        while self.inflight and time.perf_counter() < deadline:
+            await asyncio.sleep(0.005)
+        await asyncio.wait_for(self.page.evaluate(_FRAME_JS), max(0.1, timeout_s))
+        while self.inflight and time.perf_counter() < deadline:
+            await asyncio.sleep(0.005)
 
     def record(self, target: list[dict[str, Any]], item: dict[str, Any]) -> None:
         """Append ``item`` to ``target`` (one of the record lists above), at most ``_MAX_RECORDS``."""
@@ -332,7 +357,7 @@ class BrowserPool:
                 session = PageSession(page=page, context=context, browser_version=self.version)
                 guard = NetworkGuard(html, self.store, session, files_root)
                 await page_treatment(context, seed or html)
-                _CLOCKED[page] = self.config.settle_timeout_s
+                _CLOCKED[page] = (session, self.config.settle_timeout_s)
                 await context.route("**/*", guard.handle)
                 _watch(session)
                 session.timings["context_ms"] = elapsed_ms(t0)
@@ -414,13 +439,32 @@ def _init_options(seed: str) -> dict[str, Any]:
 
 
 async def page_wait(page: Page, ms: int) -> None:
-    """Let ``ms`` of page time pass: the page clock's when ``page`` was opened by a pool (wall-clock
-    guard: the pool's ``settle_timeout_s``, ``asyncio.TimeoutError`` past it), else real time."""
-    guard = _CLOCKED.get(page)
-    if guard is None:
+    """Let ``ms`` of page time pass (``0``: only let what the page started land), as the renderer's
+    settle does when ``page`` was opened by a pool: what the page started lands
+    (:meth:`PageSession.quiet`), then the page clock advances in ``FRAME_MS`` steps, each followed by
+    the same quiet. So a page's response to an action (a timer, a fetch, a scroll event) is observed at
+    the same point of its page time however busy the machine. Wall-clock guard: the pool's
+    ``settle_timeout_s`` for the whole wait, ``asyncio.TimeoutError`` past it. Outside a pool: real time."""
+    clocked = _CLOCKED.get(page)
+    if clocked is None:
         await asyncio.sleep(ms / 1000)
-    else:
-        await asyncio.wait_for(page.clock.run_for(ms), guard)
+        return
+    session, guard_s = clocked
+    deadline = time.perf_counter() + guard_s
+
+    def left() -> float:
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0:
+            raise asyncio.TimeoutError
+        return remaining
+
+    await session.quiet(left())
+    done = 0
+    while done < ms:
+        step = min(FRAME_MS, ms - done)
+        await session.advance(step, left())
+        await session.quiet(left())
+        done += step
 
 
 def _watch(session: PageSession) -> None:

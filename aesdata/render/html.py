@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import io
 import json
 import time
@@ -58,14 +59,18 @@ from aesdata.render.png import encode_with_top
 _LAYOUT_JS = Path(__file__).with_name("layout.js").read_text()
 #: One real rendering frame (observers and load callbacks are delivered), then web fonts (at most
 #: ``fontsMs`` of wall time); with ``scroll``, first once through the page, a real frame per viewport
-#: (scroll-reveal content). Uses the real timers: the page clock does not move meanwhile.
+#: (scroll-reveal content). Uses the real timers: the page clock does not move meanwhile. The scrolls
+#: are instant whatever the page's ``scroll-behavior`` (a smooth scroll moves on the wall clock: on
+#: a page with ``scroll-behavior: smooth`` each frame saw the page wherever the machine's speed had
+#: taken it, and the scroll events the page answered differed from render to render).
 _QUIET_JS = """async ({fontsMs, scroll, maxHeight}) => {
   const n = window.__aesdataNative || window;
   const frame = () => new Promise((r) => n.requestAnimationFrame(() => n.setTimeout(r, 0)));
   if (scroll) {
     const h = Math.min(document.documentElement.scrollHeight, maxHeight);
-    for (let y = innerHeight; y < h; y += innerHeight) { scrollTo(0, y); await frame(); }
-    scrollTo(0, 0);
+    const jump = (y) => scrollTo({ left: 0, top: y, behavior: "instant" });
+    for (let y = innerHeight; y < h; y += innerHeight) { jump(y); await frame(); }
+    jump(0);
   }
   await frame();
   if (fontsMs) await Promise.race([document.fonts.ready, new Promise((r) => n.setTimeout(r, fontsMs))]);
@@ -243,6 +248,11 @@ async def capture(session: PageSession, config: RenderConfig, *, last_try: bool 
         )
         meta["cut_at_max_height"] = doc_h > config.max_height
         t["screenshot_ms"] = elapsed_ms(t2)
+        # what the capture itself requested is answered and recorded before the records are read: a
+        # full-page screenshot lays the page out at its full height, which can request a web font (a real
+        # page's icon font was in render_assets on one build and not on the other)
+        with contextlib.suppress(asyncio.TimeoutError, PlaywrightError):
+            await session.quiet(config.screenshot_timeout_s)
     except (asyncio.TimeoutError, PlaywrightError) as e:
         kind = "crash" if session.crashed else ("wall_timeout" if _is_timeout(e) else "error")
         return _finish(session, config, kind, f"{kind}: capture failed: {one_line(e)}", out, meta)
@@ -318,16 +328,21 @@ def _finish(
 
 
 def in_order(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``records`` sorted by their content. Request handlers record a request when its answer is ready
-    (after a store lookup in a thread), so the order they were appended in is the machine's, not the
-    page's: two renders of the same page listed the same assets in different orders."""
-    return sorted(records, key=lambda r: json.dumps(r, sort_keys=True, default=str))
+    """``records`` sorted by their content, each distinct record once. Request handlers record a request
+    when its answer is ready (after a store lookup in a thread), so the order they were appended in is
+    the machine's, not the page's: two renders of the same page listed the same assets in different
+    orders. And how many requests Chromium makes for one URL is the machine's too: a second element
+    asking for a file shares the first request while it is in flight, and requests it again once it
+    has failed (a stylesheet both linked and ``@import``-ed was listed, and its refusal counted by the
+    design judge, once on one build and twice on the other); a URL with the same answer is listed once."""
+    distinct = {json.dumps(r, sort_keys=True, default=str): r for r in records}
+    return [distinct[k] for k in sorted(distinct)]
 
 
 def console_in_order(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The page's console records in the order the page wrote them, then the refused requests' messages
-    (``blocked_resource``) in content order: Chromium logs those when the request handler answers,
-    which is the machine's order."""
+    (``blocked_resource``) in content order, each once (:func:`in_order`): Chromium logs those when the
+    request handler answers, which is the machine's order, once per request it made."""
     own = [r for r in records if not r.get("blocked_resource")]
     return own + in_order([r for r in records if r.get("blocked_resource")])
 

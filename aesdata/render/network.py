@@ -5,7 +5,11 @@ Every request of a sample's page goes through :meth:`NetworkGuard.handle` (insta
 document (at ``SAMPLE_URL``), the files of its own folder (a multi-file sample, :func:`own_file`) and
 the :class:`~aesdata.render.assets.AssetStore`'s answers (exact npm files, fetched on demand outside
 the page; placeholder images) are served by aesdata; navigations elsewhere get ``204 No Content``
-(the page stays); anything else is aborted. Every answer, substitution and refusal is recorded in
+(the page stays); anything else is aborted. The main frame shows one document per sample: once the
+sample document is served to it, a navigation back to it (a link to the page itself, ``location.reload()``,
+a form posted to its own URL) is refused like any other navigation. A second document would load while
+the interactive agent observes, outside the renderer's settle and motion freeze, so what the agent saw
+(the old page, a half-loaded new one) depended on the machine's speed. Every answer, substitution and refusal is recorded in
 the session's ``assets`` and ``blocked`` lists. Before the document is served, its ``integrity``
 attributes are checked against the bytes the store will serve (:func:`seal_integrity`).
 
@@ -73,6 +77,9 @@ class NetworkGuard:
         self.session = session
         self.files_root = files_root.resolve() if files_root is not None else None
         self.sri: dict[str, str] = {}  # absolute URL -> ok | stripped | rejected
+        #: the document was served to the page's main frame: a later navigation of the main frame to it
+        #: (a link to the page itself, a reload, a form posted to it) is refused like any other
+        self.shown = False
 
     def _seal_document(self) -> bytes:
         """The document as served (integrity attributes stripped where the policy says so)."""
@@ -110,15 +117,18 @@ class NetworkGuard:
         request = route.request
         url = request.url
         try:
-            if url.split("#", 1)[0] == SAMPLE_URL:
+            navigation = request.is_navigation_request()
+            own_document = url.split("#", 1)[0] == SAMPLE_URL
+            main = own_document and navigation and _in_main_frame(request)
+            if own_document and not (main and self.shown):
                 if self.document is None:
                     self.document = await asyncio.to_thread(self._seal_document)
                 await route.fulfill(
                     status=200, body=self.document, headers={"content-type": "text/html; charset=utf-8"}
                 )
+                self.shown = self.shown or main
                 return
             kind = _KINDS.get(request.resource_type, "other")
-            navigation = request.is_navigation_request()
             if url.startswith(SAMPLE_ORIGIN) and not navigation:
                 own = own_file(self.files_root, url)
                 if own is not None:
@@ -189,6 +199,15 @@ class NetworkGuard:
                 await route.abort("blockedbyclient")
         except PlaywrightError:
             pass  # the page or context went away while the request was in flight
+
+
+def _in_main_frame(request: Any) -> bool:
+    """Whether a navigation request is for a page's main frame (not an iframe). A popup's first
+    navigation has no frame yet (Playwright raises): not the sample page's main frame either."""
+    try:
+        return request.frame.parent_frame is None
+    except PlaywrightError:
+        return False
 
 
 _KINDS = {"script": "script", "stylesheet": "stylesheet", "font": "font", "image": "image", "media": "image"}

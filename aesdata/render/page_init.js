@@ -4,6 +4,7 @@
 // which advances only when aesdata says so: see browser_pool.PAGE_EPOCH and PageSession.advance).
 // Dialogs, popups and printing become no-ops, so an alert storm or window.open cannot stall the
 // pool; Math.random and crypto.getRandomValues / randomUUID draw from a generator seeded per sample;
+// media playback is held (play() reports playing, time does not move);
 // errors thrown by timer callbacks are reported as uncaught errors of the page;
 // chart libraries are told not to animate, so screenshots show finished charts; JS-driven motion
 // (canvas / WebGL loops on requestAnimationFrame) runs at most frameMs apart in page time.
@@ -76,6 +77,25 @@
   // An interval of 0 would fire forever at one page-clock tick; browsers clamp nested timers to 4 ms.
   const pageInterval = window.setInterval;
   window.setInterval = (fn, ms, ...args) => pageInterval(guard(fn), Math.max(4, +ms || 0), ...args);
+
+  // Media playback runs on the wall clock (a sound's "ended" handler restyled a piano key whenever the
+  // clip happened to finish: before, during or after the interactive agent's observation). Playback is
+  // held instead: play() resolves and the element reports playing (play / playing events in page time,
+  // paused false) but its time does not move, so it never ends; pause() stops it the same way. Audio is
+  // muted anyway and a screenshot is a still. (Autoplay by the attribute alone is not held.)
+  try {
+    const media = HTMLMediaElement.prototype;
+    const held = new WeakSet();
+    const fire = (el, type) => pageTimeout(() => el.dispatchEvent(new Event(type)), 0);
+    media.play = function play() {
+      if (!held.has(this)) { held.add(this); fire(this, "play"); fire(this, "playing"); }
+      return Promise.resolve();
+    };
+    media.pause = function pause() {
+      if (held.delete(this)) fire(this, "pause");
+    };
+    Object.defineProperty(media, "paused", { configurable: true, get() { return !held.has(this); } });
+  } catch (e) { /* no media elements in this frame */ }
 
   // The page's animation-frame callbacks run at most every frameMs of page time (10 per second
   // instead of 60): a screenshot is a still, and an animated WebGL scene drawn 60 times a second in

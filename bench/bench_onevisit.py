@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_fidelity import load_pages  # noqa: E402
 from bench_render import cpu_times_s, pages, rounds_of  # noqa: E402
 
 from aesdata.browser import LAUNCH_ARGS, find_browser  # noqa: E402
@@ -78,13 +79,9 @@ def _rows(items: list[Page], renders: list[dict[str, Any]]) -> list[dict[str, An
 
 
 def real_pages(n: int) -> list[Page]:
-    """The first ``n`` pages of the real-page corpus (``corpus/realpages``, materialised by its
-    ``fetch.py``), each with its own folder."""
-    corpus = ROOT / "corpus/realpages/pages"
-    if not (corpus / "corpus.jsonl").is_file():
-        sys.exit(f"{corpus}/corpus.jsonl is missing: run `python corpus/realpages/fetch.py` first.")
-    rows = [json.loads(line) for line in (corpus / "corpus.jsonl").read_text().splitlines() if line.strip()]
-    return [((corpus / r["code_file"]).read_text(), corpus / r["files_root"]) for r in rows[:n]]
+    """The first ``n`` pages of the real-page corpus (``corpus/realpages``, fetched when missing), each
+    with its own folder."""
+    return [(r["html"], r["root"]) for r in load_pages(ROOT / "corpus/realpages/pages", n)]
 
 
 async def two_visits(pool: BrowserPool, items: list[Page]) -> tuple[list[dict[str, Any]], float]:

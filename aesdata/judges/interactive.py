@@ -223,19 +223,33 @@ class _Watch:
 
 #: a DevTools session per page for :func:`_shot`
 _CDP: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+#: long side of the agent's viewport observations, in image px
+_SHOT_SIDE = 640
 
 
 async def _shot(page: Any) -> np.ndarray:
-    """The viewport, downsampled to a long side of 640 px. DevTools' ``Page.captureScreenshot`` straight: the
-    same JPEG as Playwright's ``page.screenshot(type="jpeg", quality=80, caret="initial")`` (equal pixels
-    on the corpus pages) with less CPU (no in-page helpers, one protocol hop). JPEG encodes faster than PNG
-    and is deterministic for identical pixels; the caret is left alone (hiding it would inject a style,
-    a mutation)."""
+    """The viewport at a long side of at most ``_SHOT_SIDE`` px, rastered at that scale by Chromium: DevTools'
+    ``Page.captureScreenshot`` of the visible part of the document (``clip`` is in document coordinates,
+    so the scroll offset comes from ``Page.getLayoutMetrics``) with the clip's ``scale``. Measured on real
+    pages: 13 ms of CPU and 1.6 ms to decode, where a full-size JPEG downsampled here took 27 + 10 ms (the
+    agent takes ~5 per page); the pixels are within 0.5/255 on average of the downsampled full-size shot.
+    PNG: lossless, so equal pixels give equal arrays. The scaled capture fires no ``resize`` and changes
+    no media query in the page. The caret is left alone (hiding it would inject a style, a mutation)."""
     cdp = _CDP.get(page)
     if cdp is None:
         cdp = _CDP[page] = await page.context.new_cdp_session(page)
-    shot = await cdp.send("Page.captureScreenshot", {"format": "jpeg", "quality": 80})
-    return pixels.decode(base64.b64decode(shot["data"]), max_side=640)
+    view = (await cdp.send("Page.getLayoutMetrics"))["cssVisualViewport"]
+    width, height = view["clientWidth"], view["clientHeight"]
+    clip = {
+        "x": view["pageX"],
+        "y": view["pageY"],
+        "width": width,
+        "height": height,
+        "scale": min(1.0, _SHOT_SIDE / max(width, height, 1)),
+    }
+    params = {"format": "png", "optimizeForSpeed": True, "clip": clip}
+    shot = await cdp.send("Page.captureScreenshot", params)
+    return pixels.decode(base64.b64decode(shot["data"]), max_side=_SHOT_SIDE)
 
 
 async def _act(page: Any, handle: Any, c: dict[str, Any], timeout_ms: int, text: str | None = None) -> str:

@@ -45,25 +45,25 @@ from PIL import Image, ImageChops
 from playwright.async_api import Error as PlaywrightError
 
 from aesdata.render.browser_pool import (
-    FRAME_MS,
     BrowserPool,
     PageSession,
     RenderConfig,
     elapsed_ms,
     one_line,
     records_json,
+    wall_left,
 )
 from aesdata.render.fidelity import render_fidelity, sri_rejections
 from aesdata.render.png import encode_with_top
 
 _LAYOUT_JS = Path(__file__).with_name("layout.js").read_text()
-#: One real rendering frame (observers and load callbacks are delivered), then web fonts (at most
-#: ``fontsMs`` of wall time); with ``scroll``, first once through the page, a real frame per viewport
-#: (scroll-reveal content). Uses the real timers: the page clock does not move meanwhile. The scrolls
-#: are instant whatever the page's ``scroll-behavior`` (a smooth scroll moves on the wall clock: on
-#: a page with ``scroll-behavior: smooth`` each frame saw the page wherever the machine's speed had
-#: taken it, and the scroll events the page answered differed from render to render).
-_QUIET_JS = """async ({fontsMs, scroll, maxHeight}) => {
+#: With ``scroll``, once through the page, a real frame per viewport (scroll-reveal content), back to
+#: the top and one more real frame; then web fonts (at most ``fontsMs`` of wall time). Uses the real
+#: timers: the page clock does not move meanwhile. The scrolls are instant whatever the page's
+#: ``scroll-behavior`` (a smooth scroll moves on the wall clock: on a page with ``scroll-behavior:
+#: smooth`` each frame saw the page wherever the machine's speed had taken it, and the scroll events
+#: the page answered differed from render to render).
+_SCROLL_FONTS_JS = """async ({fontsMs, scroll, maxHeight}) => {
   const n = window.__aesdataNative || window;
   const frame = () => new Promise((r) => n.requestAnimationFrame(() => n.setTimeout(r, 0)));
   if (scroll) {
@@ -71,8 +71,8 @@ _QUIET_JS = """async ({fontsMs, scroll, maxHeight}) => {
     const jump = (y) => scrollTo({ left: 0, top: y, behavior: "instant" });
     for (let y = innerHeight; y < h; y += innerHeight) { jump(y); await frame(); }
     jump(0);
+    await frame();
   }
-  await frame();
   if (fontsMs) await Promise.race([document.fonts.ready, new Promise((r) => n.setTimeout(r, fontsMs))]);
 }"""
 #: Stops motion that runs on the wall clock, after the page time is reached: CSS animations and
@@ -147,39 +147,32 @@ async def _screenshot(
     return base64.b64decode(result["data"])
 
 
-async def _quiet(
-    session: PageSession, config: RenderConfig, fonts_ms: int, scroll: bool, left: float
+async def _scroll_and_fonts(
+    session: PageSession, config: RenderConfig, fonts_ms: int, scroll: bool, timeout_s: float
 ) -> None:
-    """Wait (wall-clock bound ``left`` s) until the page has no request in flight, then one real frame."""
-    deadline = time.perf_counter() + min(left, 2.0)
-    while session.inflight and time.perf_counter() < deadline:
-        await asyncio.sleep(0.005)
+    """``_SCROLL_FONTS_JS`` (scroll-through when ``scroll``, then web fonts), bound by ``timeout_s`` of wall time."""
     arg = {"fontsMs": fonts_ms, "scroll": scroll, "maxHeight": config.max_height}
-    await _evaluate(session, _QUIET_JS, arg, max(0.1, left))
+    await _evaluate(session, _SCROLL_FONTS_JS, arg, max(0.1, timeout_s))
 
 
 async def settle(session: PageSession, config: RenderConfig) -> None:
     """Bring a loaded sample to page time ``config.settle_ms``, then stop wall-clock motion.
 
-    Schedule: fonts and a scroll through the page (real frames, page clock still at 0), then the page
-    clock advances in ``FRAME_MS`` steps, each followed by network quiet and a real frame (so what a
-    step requested lands before the next step, however slow the machine), then fonts once more.
-    ``asyncio.TimeoutError`` when the whole schedule exceeds ``config.settle_timeout_s`` of wall time.
+    Schedule: what the load started lands (:meth:`PageSession.quiet`), then a scroll through the page
+    and fonts (real frames, page clock still at 0), then the page time (:meth:`PageSession.wait`: the
+    clock advances in ``FRAME_MS`` steps, each followed by network quiet and a real frame, so what a
+    step requested lands before the next step, however slow the machine), then fonts once more and
+    the motion freeze. ``asyncio.TimeoutError`` when the whole schedule exceeds
+    ``config.settle_timeout_s`` of wall time.
     """
     deadline = time.perf_counter() + config.settle_timeout_s
-
-    def left() -> float:
-        remaining = deadline - time.perf_counter()
-        if remaining <= 0:
-            raise asyncio.TimeoutError
-        return remaining
-
-    await _quiet(session, config, 1500, config.scroll_reveal, left())
-    while session.page_ms < config.settle_ms:
-        await session.advance(min(FRAME_MS, config.settle_ms - session.page_ms), left())
-        await _quiet(session, config, 0, False, left())
-    await _quiet(session, config, 500, False, left())
-    await _evaluate(session, _FREEZE_JS, {"css": _NO_MOTION_CSS, "pageMs": session.page_ms}, left())
+    await session.quiet(wall_left(deadline))
+    await _scroll_and_fonts(session, config, 1500, config.scroll_reveal, wall_left(deadline))
+    await session.wait(max(0, config.settle_ms - session.page_ms), wall_left(deadline))
+    await _scroll_and_fonts(session, config, 500, False, wall_left(deadline))
+    await _evaluate(
+        session, _FREEZE_JS, {"css": _NO_MOTION_CSS, "pageMs": session.page_ms}, wall_left(deadline)
+    )
 
 
 async def capture(session: PageSession, config: RenderConfig, *, last_try: bool = False) -> dict[str, Any]:

@@ -134,9 +134,12 @@ async def _screenshot(
     ``page.screenshot`` (measured on the corpus; same pixels on every static page), which also runs
     its own animation and caret helpers in the page (motion is stopped by ``_NO_MOTION_CSS``). With
     ``optimizeForSpeed``: Chromium's default PNG encoder took ~50 ms more browser CPU per page; the
-    stored PNGs are written by :mod:`aesdata.render.png` from the decoded pixels.
+    stored PNGs are written by :mod:`aesdata.render.png` from the decoded pixels. A viewport-only
+    capture is rastered afresh first (:func:`_fresh_raster`).
     """
     cdp = await session.context.new_cdp_session(session.page)
+    if not beyond_viewport:
+        await _fresh_raster(session, cdp, timeout_s)
     params = {
         "format": "png",
         "optimizeForSpeed": True,
@@ -145,6 +148,35 @@ async def _screenshot(
     }
     result = await asyncio.wait_for(cdp.send("Page.captureScreenshot", params), timeout_s)
     return base64.b64decode(result["data"])
+
+
+#: Two real frames (on the real timers): what a commit started is rastered when it resolves.
+_TWO_FRAMES_JS = """() => new Promise((resolve) => {
+  const n = window.__aesdataNative || window;
+  n.requestAnimationFrame(() => n.requestAnimationFrame(() => n.setTimeout(resolve, 0)));
+})"""
+
+
+async def _fresh_raster(session: PageSession, cdp: Any, timeout_s: float) -> None:
+    """Have the compositor raster the settled page afresh before a viewport-only capture.
+
+    Such a capture reads the tiles the compositor already holds, and what those held depended on the
+    page's raster history, which the machine's speed decides: on the real page
+    javascript-mini-projects-drum-aditya7302 (buttons at a half-pixel offset whose scaled background
+    images arrive after the first paint) one tile-boundary row differed by up to 6/255 in 14
+    renders of 240 beside two busy-loop processes (``bench/repro_drum.py``). Did not help:
+    ``--num-raster-threads=1`` (4/120), a Blink repaint of every element (a colour toggle: 4/60),
+    re-rastering the root layer's tiles (a ``will-change`` toggle: 10/120). Enabling DevTools'
+    LayerTree domain for a commit (which pushes the layers anew, with debug info) gives the page
+    rastered from scratch: 240/240 the same, the variant a beyond-viewport capture (a taller page's)
+    always gives; none of the other 81 real pages changed. Capturing every page beyond the viewport
+    instead changed three other short pages (a canvas game was captured cleared). Costs two real
+    frames and a raster of the viewport."""
+    await asyncio.wait_for(cdp.send("LayerTree.enable"), timeout_s)
+    try:
+        await _evaluate(session, _TWO_FRAMES_JS, None, timeout_s)
+    finally:
+        await asyncio.wait_for(cdp.send("LayerTree.disable"), timeout_s)
 
 
 async def _scroll_and_fonts(

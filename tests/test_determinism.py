@@ -362,6 +362,54 @@ def test_what_the_full_page_screenshot_requests_is_recorded(tmp_path: Path) -> N
     assert font["answered_by"] == "blocked" and "offline" in font["note"]
 
 
+SCALED_IMAGES_PAGE = """<!DOCTYPE html><html><head><style>
+body { margin: 0; display: flex; flex-direction: column; align-items: center; height: 100vh;
+  justify-content: center; background: pink; }
+h1 { font-size: 50px; height: 60.5px; margin: 0 0 40px; }
+.btn { padding: 30px 50px; background-color: white; border: none; margin: 10px; font-size: 30px;
+  min-width: 200px; border-radius: 10px; box-shadow: 0 4px 8px rgba(0,0,0,0.3); background-size: cover; }
+</style><script src="index.js" defer></script></head><body><h1>Drums</h1><div id="c"></div></body></html>"""
+SCALED_IMAGES_JS = """for (const k of ["a", "b", "c", "d"]) {
+  const b = document.createElement("button"); b.className = "btn"; b.innerText = k;
+  b.style.backgroundImage = "url(img/" + k + ".png)"; document.getElementById("c").appendChild(b);
+}"""
+
+
+def test_a_viewport_capture_is_a_fresh_raster_of_the_settled_page(lp: LoopPool, tmp_path: Path) -> None:
+    """A page no taller than the viewport is captured from the tiles the compositor holds. What those
+    held depended on the page's raster history: buttons at a half-pixel offset whose scaled background
+    images arrive after the first paint (the real page javascript-mini-projects-drum-aditya7302) were
+    captured differently from a raster of the same page from scratch (what a taller page's capture, or
+    a busier machine's timing, gave): 12 renders in 12 before the fix. Now the capture is rastered
+    afresh (``html._fresh_raster``): it equals a beyond-viewport capture of the same load."""
+    import numpy as np
+    from PIL import Image
+
+    from aesdata.render.html import _screenshot
+
+    (tmp_path / "img").mkdir()
+    (tmp_path / "index.js").write_text(SCALED_IMAGES_JS)
+    rng = np.random.default_rng(7)
+    for k, (w, h) in zip("abcd", [(194, 441), (269, 269), (133, 183), (166, 150)], strict=True):
+        yy, xx = np.mgrid[0:h, 0:w]
+        rgb = np.stack([xx * 255 // w, yy * 255 // h, (xx + yy) % 64 * 4], -1) + rng.integers(
+            0, 60, (h, w, 3)
+        )
+        Image.fromarray(np.clip(rgb, 0, 255).astype("uint8"), "RGB").save(tmp_path / "img" / f"{k}.png")
+
+    async def fresh(session: PageSession) -> dict[str, Any]:
+        return {"fresh": await _screenshot(session, FAST.viewport_width, FAST.viewport_height, True, 1.0, 10)}
+
+    def pixels(png: bytes) -> Any:
+        return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+
+    for _ in range(3):
+        row = lp.run(render_html(lp.pool, SCALED_IMAGES_PAGE, tmp_path, live=fresh))
+        assert row["render_status"] == "ok", row["render_error"]
+        assert row["screenshot_height"] == FAST.viewport_height  # the viewport-only capture
+        assert np.array_equal(pixels(row["screenshot"]["bytes"]), pixels(row["fresh"]))
+
+
 def test_a_refused_file_asked_for_twice_is_listed_once(lp: LoopPool) -> None:
     """Chromium shares one request between two elements asking for a file while it is in flight and
     requests it again once it has failed, so how often a refused file was requested depended on when

@@ -18,7 +18,7 @@ is served at ``SAMPLE_URL`` (a real https origin, so ``localStorage`` works).
 
 Clock: every sample runs on Playwright's page clock, paused at ``PAGE_EPOCH`` before the document
 loads. ``Date``, ``performance.now``, timers, ``requestAnimationFrame`` and idle callbacks move only
-when aesdata advances the clock (:meth:`PageSession.advance`, :func:`page_wait`), in page time: the
+when aesdata advances the clock (:meth:`PageSession.wait`, :func:`page_wait`), in page time: the
 page sees the same times in the same order however busy the machine is. (Chromium's own virtual time,
 ``Emulation.setVirtualTimePolicy``, was the alternative: it also pauses on pending fetches, but it
 stalls the protocol waits Playwright's actions and screenshots rely on, and headless frames still
@@ -27,8 +27,8 @@ in-page waits use the real timers kept as ``window.__aesdataNative`` before the 
 CSS animations and transitions run on the compositor's wall clock and are stopped before any
 screenshot (``html._NO_MOTION_CSS``); animated images show their first frame (a launch flag,
 ``aesdata.browser.LAUNCH_ARGS``); what Chromium delivers in real frames (scroll events, observers) is
-let in by :meth:`PageSession.quiet` between steps of page time; media playback is held (``page_init.js``);
-autoplay by the attribute alone and Web Workers are not controlled.
+let in by :meth:`PageSession.quiet` between steps of page time (:meth:`PageSession.wait`); media
+playback is held (``page_init.js``); autoplay by the attribute alone and Web Workers are not controlled.
 
 Network: every request goes through one route handler, the seal of :mod:`aesdata.render.network`
 (the document, the sample's own files and the asset store's answers are served; everything else is
@@ -185,6 +185,21 @@ class PageSession:
         await asyncio.wait_for(self.page.evaluate(_FRAME_JS), max(0.1, timeout_s))
         while self.inflight and time.perf_counter() < deadline:
             await asyncio.sleep(0.005)
+
+    async def wait(self, ms: int, timeout_s: float) -> None:
+        """Let ``ms`` of page time pass (``0``: only let what the page started land): :meth:`quiet`,
+        then the page clock advances in ``FRAME_MS`` steps (:meth:`advance`), each followed by
+        :meth:`quiet`, so what a step started (a timer, a fetch, a scroll event) lands before the next
+        step however busy the machine. ``asyncio.TimeoutError`` when the whole wait exceeds
+        ``timeout_s`` of wall time."""
+        deadline = time.perf_counter() + timeout_s
+        await self.quiet(wall_left(deadline))
+        done = 0
+        while done < ms:
+            step = min(FRAME_MS, ms - done)
+            await self.advance(step, wall_left(deadline))
+            await self.quiet(wall_left(deadline))
+            done += step
 
     def record(self, target: list[dict[str, Any]], item: dict[str, Any]) -> None:
         """Append ``item`` to ``target`` (one of the record lists above), at most ``_MAX_RECORDS``."""
@@ -439,32 +454,26 @@ def _init_options(seed: str) -> dict[str, Any]:
 
 
 async def page_wait(page: Page, ms: int) -> None:
-    """Let ``ms`` of page time pass (``0``: only let what the page started land), as the renderer's
-    settle does when ``page`` was opened by a pool: what the page started lands
-    (:meth:`PageSession.quiet`), then the page clock advances in ``FRAME_MS`` steps, each followed by
-    the same quiet. So a page's response to an action (a timer, a fetch, a scroll event) is observed at
-    the same point of its page time however busy the machine. Wall-clock guard: the pool's
-    ``settle_timeout_s`` for the whole wait, ``asyncio.TimeoutError`` past it. Outside a pool: real time."""
+    """Let ``ms`` of page time pass (``0``: only let what the page started land) on a page opened by a
+    pool, as the renderer's settle does: :meth:`PageSession.wait`, so a page's response to an action
+    is observed at the same point of its page time however busy the machine. Wall-clock guard: the
+    pool's ``settle_timeout_s`` for the whole wait, ``asyncio.TimeoutError`` past it. Outside a pool:
+    real time."""
     clocked = _CLOCKED.get(page)
     if clocked is None:
         await asyncio.sleep(ms / 1000)
         return
     session, guard_s = clocked
-    deadline = time.perf_counter() + guard_s
+    await session.wait(ms, guard_s)
 
-    def left() -> float:
-        remaining = deadline - time.perf_counter()
-        if remaining <= 0:
-            raise asyncio.TimeoutError
-        return remaining
 
-    await session.quiet(left())
-    done = 0
-    while done < ms:
-        step = min(FRAME_MS, ms - done)
-        await session.advance(step, left())
-        await session.quiet(left())
-        done += step
+def wall_left(deadline: float) -> float:
+    """Seconds of wall time left before ``deadline`` (a ``time.perf_counter()`` value);
+    ``asyncio.TimeoutError`` when none are."""
+    remaining = deadline - time.perf_counter()
+    if remaining <= 0:
+        raise asyncio.TimeoutError
+    return remaining
 
 
 def _watch(session: PageSession) -> None:

@@ -45,25 +45,25 @@ from PIL import Image, ImageChops
 from playwright.async_api import Error as PlaywrightError
 
 from aesdata.render.browser_pool import (
-    FRAME_MS,
     BrowserPool,
     PageSession,
     RenderConfig,
     elapsed_ms,
     one_line,
     records_json,
+    wall_left,
 )
 from aesdata.render.fidelity import render_fidelity, sri_rejections
 from aesdata.render.png import encode_with_top
 
 _LAYOUT_JS = Path(__file__).with_name("layout.js").read_text()
-#: One real rendering frame (observers and load callbacks are delivered), then web fonts (at most
-#: ``fontsMs`` of wall time); with ``scroll``, first once through the page, a real frame per viewport
-#: (scroll-reveal content). Uses the real timers: the page clock does not move meanwhile. The scrolls
-#: are instant whatever the page's ``scroll-behavior`` (a smooth scroll moves on the wall clock: on
-#: a page with ``scroll-behavior: smooth`` each frame saw the page wherever the machine's speed had
-#: taken it, and the scroll events the page answered differed from render to render).
-_QUIET_JS = """async ({fontsMs, scroll, maxHeight}) => {
+#: With ``scroll``, once through the page, a real frame per viewport (scroll-reveal content), back to
+#: the top and one more real frame; then web fonts (at most ``fontsMs`` of wall time). Uses the real
+#: timers: the page clock does not move meanwhile. The scrolls are instant whatever the page's
+#: ``scroll-behavior`` (a smooth scroll moves on the wall clock: on a page with ``scroll-behavior:
+#: smooth`` each frame saw the page wherever the machine's speed had taken it, and the scroll events
+#: the page answered differed from render to render).
+_SCROLL_FONTS_JS = """async ({fontsMs, scroll, maxHeight}) => {
   const n = window.__aesdataNative || window;
   const frame = () => new Promise((r) => n.requestAnimationFrame(() => n.setTimeout(r, 0)));
   if (scroll) {
@@ -71,8 +71,8 @@ _QUIET_JS = """async ({fontsMs, scroll, maxHeight}) => {
     const jump = (y) => scrollTo({ left: 0, top: y, behavior: "instant" });
     for (let y = innerHeight; y < h; y += innerHeight) { jump(y); await frame(); }
     jump(0);
+    await frame();
   }
-  await frame();
   if (fontsMs) await Promise.race([document.fonts.ready, new Promise((r) => n.setTimeout(r, fontsMs))]);
 }"""
 #: Stops motion that runs on the wall clock, after the page time is reached: CSS animations and
@@ -134,9 +134,12 @@ async def _screenshot(
     ``page.screenshot`` (measured on the corpus; same pixels on every static page), which also runs
     its own animation and caret helpers in the page (motion is stopped by ``_NO_MOTION_CSS``). With
     ``optimizeForSpeed``: Chromium's default PNG encoder took ~50 ms more browser CPU per page; the
-    stored PNGs are written by :mod:`aesdata.render.png` from the decoded pixels.
+    stored PNGs are written by :mod:`aesdata.render.png` from the decoded pixels. A viewport-only
+    capture is rastered afresh first (:func:`_fresh_raster`).
     """
     cdp = await session.context.new_cdp_session(session.page)
+    if not beyond_viewport:
+        await _fresh_raster(session, cdp, timeout_s)
     params = {
         "format": "png",
         "optimizeForSpeed": True,
@@ -147,39 +150,61 @@ async def _screenshot(
     return base64.b64decode(result["data"])
 
 
-async def _quiet(
-    session: PageSession, config: RenderConfig, fonts_ms: int, scroll: bool, left: float
+#: Two real frames (on the real timers): what a commit started is rastered when it resolves.
+_TWO_FRAMES_JS = """() => new Promise((resolve) => {
+  const n = window.__aesdataNative || window;
+  n.requestAnimationFrame(() => n.requestAnimationFrame(() => n.setTimeout(resolve, 0)));
+})"""
+
+
+async def _fresh_raster(session: PageSession, cdp: Any, timeout_s: float) -> None:
+    """Have the compositor raster the settled page afresh before a viewport-only capture.
+
+    Such a capture reads the tiles the compositor already holds, and what those held depended on the
+    page's raster history, which the machine's speed decides: on the real page
+    javascript-mini-projects-drum-aditya7302 (buttons at a half-pixel offset whose scaled background
+    images arrive after the first paint) one tile-boundary row differed by up to 6/255 in 14
+    renders of 240 beside two busy-loop processes (``bench/repro_drum.py``). Did not help:
+    ``--num-raster-threads=1`` (4/120), a Blink repaint of every element (a colour toggle: 4/60),
+    re-rastering the root layer's tiles (a ``will-change`` toggle: 10/120). Enabling DevTools'
+    LayerTree domain for a commit (which pushes the layers anew, with debug info) gives the page
+    rastered from scratch: 240/240 the same, the variant a beyond-viewport capture (a taller page's)
+    always gives; none of the other 81 real pages changed. Capturing every page beyond the viewport
+    instead changed three other short pages (a canvas game was captured cleared). Costs two real
+    frames and a raster of the viewport."""
+    await asyncio.wait_for(cdp.send("LayerTree.enable"), timeout_s)
+    try:
+        await _evaluate(session, _TWO_FRAMES_JS, None, timeout_s)
+    finally:
+        await asyncio.wait_for(cdp.send("LayerTree.disable"), timeout_s)
+
+
+async def _scroll_and_fonts(
+    session: PageSession, config: RenderConfig, fonts_ms: int, scroll: bool, timeout_s: float
 ) -> None:
-    """Wait (wall-clock bound ``left`` s) until the page has no request in flight, then one real frame."""
-    deadline = time.perf_counter() + min(left, 2.0)
-    while session.inflight and time.perf_counter() < deadline:
-        await asyncio.sleep(0.005)
+    """``_SCROLL_FONTS_JS`` (scroll-through when ``scroll``, then web fonts), bound by ``timeout_s`` of wall time."""
     arg = {"fontsMs": fonts_ms, "scroll": scroll, "maxHeight": config.max_height}
-    await _evaluate(session, _QUIET_JS, arg, max(0.1, left))
+    await _evaluate(session, _SCROLL_FONTS_JS, arg, max(0.1, timeout_s))
 
 
 async def settle(session: PageSession, config: RenderConfig) -> None:
     """Bring a loaded sample to page time ``config.settle_ms``, then stop wall-clock motion.
 
-    Schedule: fonts and a scroll through the page (real frames, page clock still at 0), then the page
-    clock advances in ``FRAME_MS`` steps, each followed by network quiet and a real frame (so what a
-    step requested lands before the next step, however slow the machine), then fonts once more.
-    ``asyncio.TimeoutError`` when the whole schedule exceeds ``config.settle_timeout_s`` of wall time.
+    Schedule: what the load started lands (:meth:`PageSession.quiet`), then a scroll through the page
+    and fonts (real frames, page clock still at 0), then the page time (:meth:`PageSession.wait`: the
+    clock advances in ``FRAME_MS`` steps, each followed by network quiet and a real frame, so what a
+    step requested lands before the next step, however slow the machine), then fonts once more and
+    the motion freeze. ``asyncio.TimeoutError`` when the whole schedule exceeds
+    ``config.settle_timeout_s`` of wall time.
     """
     deadline = time.perf_counter() + config.settle_timeout_s
-
-    def left() -> float:
-        remaining = deadline - time.perf_counter()
-        if remaining <= 0:
-            raise asyncio.TimeoutError
-        return remaining
-
-    await _quiet(session, config, 1500, config.scroll_reveal, left())
-    while session.page_ms < config.settle_ms:
-        await session.advance(min(FRAME_MS, config.settle_ms - session.page_ms), left())
-        await _quiet(session, config, 0, False, left())
-    await _quiet(session, config, 500, False, left())
-    await _evaluate(session, _FREEZE_JS, {"css": _NO_MOTION_CSS, "pageMs": session.page_ms}, left())
+    await session.quiet(wall_left(deadline))
+    await _scroll_and_fonts(session, config, 1500, config.scroll_reveal, wall_left(deadline))
+    await session.wait(max(0, config.settle_ms - session.page_ms), wall_left(deadline))
+    await _scroll_and_fonts(session, config, 500, False, wall_left(deadline))
+    await _evaluate(
+        session, _FREEZE_JS, {"css": _NO_MOTION_CSS, "pageMs": session.page_ms}, wall_left(deadline)
+    )
 
 
 async def capture(session: PageSession, config: RenderConfig, *, last_try: bool = False) -> dict[str, Any]:

@@ -85,11 +85,13 @@ _NATIVE_JS = """Object.defineProperty(window, "__aesdataNative", { value: Object
   clearTimeout: window.clearTimeout.bind(window),
   requestAnimationFrame: window.requestAnimationFrame.bind(window),
 }) });"""
-#: One real rendering frame, on the real timers: what the browser delivers in a frame (scroll and
-#: resize events, intersection and resize observers, rAF-aligned input) has run when it resolves.
-_FRAME_JS = """() => new Promise((resolve) => {
+#: ``count`` real rendering frames in a row, on the real timers: what the browser delivers in a frame
+#: (scroll and resize events, intersection and resize observers, rAF-aligned input) has run when it
+#: resolves.
+_FRAMES_JS = """(count) => new Promise((resolve) => {
   const n = window.__aesdataNative || window;
-  n.requestAnimationFrame(() => n.setTimeout(resolve, 0));
+  const next = (left) => (left ? n.requestAnimationFrame(() => next(left - 1)) : n.setTimeout(resolve, 0));
+  next(count);
 })"""
 #: Requests in flight are waited on at most this long (wall clock) before a real frame (:meth:`PageSession.quiet`).
 _QUIET_REQUESTS_S = 2.0
@@ -172,6 +174,11 @@ class PageSession:
         await asyncio.wait_for(self.page.clock.run_for(ms), timeout_s)
         self.page_ms += ms
 
+    async def frames(self, count: int, timeout_s: float) -> None:
+        """Let ``count`` real rendering frames run (``_FRAMES_JS``) while the page clock stands still;
+        ``asyncio.TimeoutError`` past ``timeout_s`` (at least 0.1) of wall time."""
+        await asyncio.wait_for(self.page.evaluate(_FRAMES_JS, count), max(0.1, timeout_s))
+
     async def quiet(self, timeout_s: float) -> None:
         """Let what the page started land while its clock stands still: its requests in flight, then one
         real rendering frame, which delivers what browsers deliver per frame (scroll events after a
@@ -182,7 +189,7 @@ class PageSession:
         deadline = time.perf_counter() + min(timeout_s, _QUIET_REQUESTS_S)
         while self.inflight and time.perf_counter() < deadline:
             await asyncio.sleep(0.005)
-        await asyncio.wait_for(self.page.evaluate(_FRAME_JS), max(0.1, timeout_s))
+        await self.frames(1, timeout_s)
         while self.inflight and time.perf_counter() < deadline:
             await asyncio.sleep(0.005)
 

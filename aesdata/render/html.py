@@ -150,13 +150,6 @@ async def _screenshot(
     return base64.b64decode(result["data"])
 
 
-#: Two real frames (on the real timers): what a commit started is rastered when it resolves.
-_TWO_FRAMES_JS = """() => new Promise((resolve) => {
-  const n = window.__aesdataNative || window;
-  n.requestAnimationFrame(() => n.requestAnimationFrame(() => n.setTimeout(resolve, 0)));
-})"""
-
-
 async def _fresh_raster(session: PageSession, cdp: Any, timeout_s: float) -> None:
     """Have the compositor raster the settled page afresh before a viewport-only capture.
 
@@ -174,7 +167,7 @@ async def _fresh_raster(session: PageSession, cdp: Any, timeout_s: float) -> Non
     frames and a raster of the viewport."""
     await asyncio.wait_for(cdp.send("LayerTree.enable"), timeout_s)
     try:
-        await _evaluate(session, _TWO_FRAMES_JS, None, timeout_s)
+        await session.frames(2, timeout_s)  # what the commit started is rastered
     finally:
         await asyncio.wait_for(cdp.send("LayerTree.disable"), timeout_s)
 

@@ -301,8 +301,24 @@ def test_the_scroll_through_the_page_is_instant_on_a_smooth_scrolling_page(lp: L
     assert _digest(rows[0]) == _digest(rows[1])
     for row in rows:
         elements = {e["id"]: e for e in json.loads(row["layout_json"])["elements"] if e["id"]}
-        assert elements["seen"]["text"] == "960,1920,2172,0", elements["seen"]
+        assert elements["seen"]["text"] == "960,1920,2172,1920,960,480,0", elements["seen"]
         assert elements["top"]["cls"] == "", elements["top"]
+
+
+def test_the_scroll_through_comes_back_up_the_way_a_user_scrolls(lp: LoopPool) -> None:
+    """A header hidden while the page scrolls down is shown again by a scroll event going up, and only
+    below the top (the handler of a real restaurant page, grilli): after a jump straight from the
+    bottom to the top the page was captured with its header hidden, as no visitor sees it."""
+    html = """<!DOCTYPE html><html><body style="margin:0">
+      <header id="head" style="position:fixed;top:0;width:100%;height:80px;background:#111;color:#fff">Site</header>
+      <div style="height:5000px;background:linear-gradient(#fde68a, #1e3a8a)"></div>
+      <script>let last = 0; const head = document.getElementById("head");
+      addEventListener("scroll", () => {
+        if (scrollY >= 50) { head.className = last < scrollY ? "hide" : ""; last = scrollY; }
+      });</script></body></html>"""
+    row = lp.run(render_html(lp.pool, html))
+    elements = {e["id"]: e for e in json.loads(row["layout_json"])["elements"] if e["id"]}
+    assert elements["head"]["cls"] == "", elements["head"]
 
 
 def test_media_playback_is_held(lp: LoopPool) -> None:

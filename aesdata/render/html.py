@@ -57,21 +57,25 @@ from aesdata.render.fidelity import render_fidelity, sri_rejections
 from aesdata.render.png import encode_with_top
 
 _LAYOUT_JS = Path(__file__).with_name("layout.js").read_text()
-#: With ``scroll``, once through the page, a real frame per viewport (scroll-reveal content), back to
-#: the top and one more real frame; then web fonts (at most ``fontsMs`` of wall time). Uses the real
-#: timers: the page clock does not move meanwhile. The scrolls are instant whatever the page's
-#: ``scroll-behavior`` (a smooth scroll moves on the wall clock: on a page with ``scroll-behavior:
-#: smooth`` each frame saw the page wherever the machine's speed had taken it, and the scroll events
-#: the page answered differed from render to render).
+#: With ``scroll``, once down through the page and back up, a viewport at a time with a real frame at
+#: each stop (scroll-reveal content), ending at the top; then web fonts (at most ``fontsMs`` of wall
+#: time). The way back up stops where a user's scroll passes (each viewport, then half a viewport from
+#: the top): a page that hides its header while scrolling down shows it again only on a scroll event
+#: going up below the top (a real restaurant page, ``grilli``, was captured with its header hidden
+#: after a jump straight to the top). Uses the real timers: the page clock does not move meanwhile.
+#: The scrolls are instant whatever the page's ``scroll-behavior`` (a smooth scroll moves on the wall
+#: clock: on a page with ``scroll-behavior: smooth`` each frame saw the page wherever the machine's
+#: speed had taken it, and the scroll events the page answered differed from render to render).
 _SCROLL_FONTS_JS = """async ({fontsMs, scroll, maxHeight}) => {
   const n = window.__aesdataNative || window;
   const frame = () => new Promise((r) => n.requestAnimationFrame(() => n.setTimeout(r, 0)));
   if (scroll) {
     const h = Math.min(document.documentElement.scrollHeight, maxHeight);
     const jump = (y) => scrollTo({ left: 0, top: y, behavior: "instant" });
-    for (let y = innerHeight; y < h; y += innerHeight) { jump(y); await frame(); }
-    jump(0);
-    await frame();
+    const stops = [];
+    for (let y = innerHeight; y < h; y += innerHeight) stops.push(y);
+    const up = stops.length ? [...stops.slice(0, -1).reverse(), innerHeight >> 1] : [];
+    for (const y of [...stops, ...up, 0]) { jump(y); await frame(); }
   }
   if (fontsMs) await Promise.race([document.fonts.ready, new Promise((r) => n.setTimeout(r, fontsMs))]);
 }"""
